@@ -1,0 +1,88 @@
+"""The backend interface: the small set of storage operations the gateway needs.
+
+Every backend speaks relative artifact paths that already passed `paths.confine`, and raises only
+Python's built-in file errors (FileNotFoundError, IsADirectoryError, NotADirectoryError,
+FileExistsError, PermissionError, TimeoutError, OSError) whose `filename` is that relative path.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from typing import BinaryIO, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One child of a listed directory."""
+
+    name: str
+    is_dir: bool
+    size: int = 0
+    mtime: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    size: int
+    is_dir: bool
+    mtime: float | None = None
+    etag: str | None = None
+    """An opaque validator for the current content (without quotes), if the store has one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What only some backends can do; the gateway asks instead of guessing from the type."""
+
+    sendfile: bool = False
+    native_multipart: bool = False
+    presign: bool = False
+    modification_times: bool = True
+
+
+class OpenedFile(ABC):
+    """A file opened for reading: its metadata, and its bytes on demand."""
+
+    stat: Stat
+    fileobj: BinaryIO | None = None
+    """A real OS file the server may hand to sendfile(); None for remote stores."""
+
+    @abstractmethod
+    def chunks(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        """Yield `length` bytes starting at `offset`, in bounded chunks."""
+
+    async def close(self) -> None:  # noqa: B027 - most remote files hold nothing to release
+        """Release what the open holds."""
+
+
+class Backend(ABC):
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    url: str
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Connect to the store; fail here, at start-up, if it is unreachable or missing."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    @abstractmethod
+    async def stat(self, path: str) -> Stat: ...
+
+    @abstractmethod
+    async def list_dir(self, path: str) -> list[Entry]:
+        """Children of a directory, sorted by name, without in-progress uploads."""
+
+    @abstractmethod
+    async def open(self, path: str) -> OpenedFile:
+        """Open a file for reading; IsADirectoryError for a directory."""
+
+    @abstractmethod
+    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+        """Store the stream at `path`, visible only once complete, replacing any old file.
+
+        If the stream fails or is cancelled, nothing is left behind and the old file stays.
+        """
+
+    @abstractmethod
+    async def delete(self, path: str) -> None:
+        """Remove a file or a whole tree; a missing path is not an error. Never the root."""

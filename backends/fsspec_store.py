@@ -1,0 +1,238 @@
+"""A destination on any fsspec filesystem, sync (memory://) or async (s3://, gs://, az://, ...).
+
+This is the generic path; stores with a faster or safer native way (multipart uploads, batch
+deletes) override the relevant method in their own module.
+"""
+
+import asyncio
+import contextlib
+import errno
+import posixpath
+import secrets
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, ClassVar
+
+import fsspec
+
+from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
+from backends.paths import UPLOAD_PREFIX
+from backends.streams import coalesce
+
+READ_CHUNK = 8 << 20
+WRITE_BLOCK = 8 << 20
+
+
+class FsspecBackend(Backend):
+    """Any fsspec filesystem rooted at `root` (the URL without its scheme)."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]) -> None:
+        self.url = url
+        self.protocol = protocol
+        self.root = root.rstrip("/")
+        self.storage_options = storage_options
+        self.fs: fsspec.AbstractFileSystem | None = None
+
+    async def start(self) -> None:
+        cls = fsspec.get_filesystem_class(self.protocol)
+        options = dict(self.storage_options)
+        if cls.async_impl:
+            options.setdefault("asynchronous", True)
+            options.setdefault("loop", asyncio.get_running_loop())
+        options.setdefault("skip_instance_cache", True)
+        self.fs = cls(**options)
+
+    async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call an fsspec method without blocking the loop: natively if async, else in a thread."""
+        fs = self.fs
+        assert fs is not None, "backend not started"
+        if fs.async_impl:
+            return await getattr(fs, "_" + method)(*args, **kwargs)
+        return await asyncio.to_thread(getattr(fs, method), *args, **kwargs)
+
+    def full(self, path: str) -> str:
+        return posixpath.join(self.root, path) if path else self.root
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def stat(self, path: str) -> Stat:
+        with translated(path):
+            return self.to_stat(await self.call("info", self.full(path)))
+
+    async def list_dir(self, path: str) -> list[Entry]:
+        with translated(path):
+            infos = await self.call("ls", self.full(path), detail=True)
+            if len(infos) == 1 and infos[0]["type"] == "file" and _same(infos[0], self.full(path)):
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
+        entries = {}
+        for info in infos:
+            name = posixpath.basename(info["name"].rstrip("/"))
+            if name and not name.startswith(UPLOAD_PREFIX):
+                entries[name] = self.to_entry(name, info)
+        return [entries[name] for name in sorted(entries)]
+
+    async def open(self, path: str) -> OpenedFile:
+        info = await self.stat(path)
+        if info.is_dir:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        return RangedFile(self, path, info)
+
+    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+        target = self.full(path)
+        await self._refuse_directory(path)
+        temp = posixpath.join(posixpath.dirname(target), UPLOAD_PREFIX + secrets.token_hex(8))
+        with translated(path):
+            await self._write_temp(temp, body)
+            try:
+                await self.call("mv", temp, target)
+            except BaseException:
+                await _quietly(self.call("rm", temp))
+                raise
+
+    async def _refuse_directory(self, path: str) -> None:
+        try:
+            info = await self.stat(path)
+        except FileNotFoundError:
+            return
+        if info.is_dir:
+            raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
+
+    async def _write_temp(self, temp: str, body: AsyncIterable[bytes]) -> None:
+        await self.call("makedirs", posixpath.dirname(temp), exist_ok=True)
+        handle = await asyncio.to_thread(self.fs.open, temp, "wb")  # type: ignore[union-attr]
+        try:
+            async for block in coalesce(body, WRITE_BLOCK):
+                await asyncio.to_thread(handle.write, block)
+            await asyncio.to_thread(handle.close)
+        except BaseException:
+            await _quietly(asyncio.to_thread(handle.close))
+            await _quietly(self.call("rm", temp))
+            raise
+
+    async def delete(self, path: str) -> None:
+        if not path:
+            raise PermissionError(errno.EACCES, "The destination root is never deleted", path)
+        with translated(path):
+            try:
+                await self.call("rm", self.full(path), recursive=True)
+            except FileNotFoundError:
+                return
+
+    async def read_range(self, path: str, start: int, end: int) -> bytes:
+        with translated(path):
+            return await self.call("cat_file", self.full(path), start=start, end=end)
+
+    # -- conversions ---------------------------------------------------------------------------
+
+    def to_stat(self, info: dict[str, Any]) -> Stat:
+        is_dir = info.get("type") == "directory"
+        return Stat(
+            size=0 if is_dir else int(info.get("size") or 0),
+            is_dir=is_dir,
+            mtime=_mtime(info),
+            etag=_etag(info),
+        )
+
+    def to_entry(self, name: str, info: dict[str, Any]) -> Entry:
+        is_dir = info.get("type") == "directory"
+        return Entry(name, is_dir, 0 if is_dir else int(info.get("size") or 0), _mtime(info))
+
+
+def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> FsspecBackend:
+    """Any fsspec protocol; an uninstalled one raises ImportError with fsspec's own hint."""
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except ValueError as exc:
+        raise ImportError(str(exc), name=scheme) from exc
+    root = url.split("://", 1)[1] if "://" in url else url.split(":", 1)[1]
+    if scheme == "memory":
+        root = "/" + root.strip("/")
+    return FsspecBackend(url, scheme, root, storage_options)
+
+
+class RangedFile(OpenedFile):
+    """A remote file read as a sequence of ranged requests of bounded size."""
+
+    def __init__(self, backend: FsspecBackend, path: str, info: Stat) -> None:
+        self.backend = backend
+        self.path = path
+        self.stat = info
+
+    async def chunks(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        end = offset + length
+        while offset < end:
+            stop = min(offset + READ_CHUNK, end)
+            chunk = await self.backend.read_range(self.path, offset, stop)
+            if not chunk:
+                raise OSError(
+                    errno.EIO, "The stored file is shorter than its listed size", self.path
+                )
+            offset += len(chunk)
+            yield chunk
+
+
+class translated:
+    """Context manager at the store edge: provider errors become built-in file errors."""
+
+    translators: ClassVar[list[Callable[[BaseException, str], BaseException | None]]] = []
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None or isinstance(exc, asyncio.CancelledError):
+            return False
+        converted = to_builtin(exc, self.path)
+        if converted is not exc:
+            raise converted from exc
+        return False
+
+
+def to_builtin(exc: BaseException, path: str) -> BaseException:
+    """Map one provider exception to a built-in file error naming the relative path."""
+    for translate in translated.translators:
+        converted = translate(exc, path)
+        if converted is not None:
+            return converted
+    if isinstance(exc, OSError) and exc.filename != path:
+        return type(exc)(exc.errno, exc.strerror or str(exc), path)
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return TimeoutError(errno.ETIMEDOUT, "The store did not answer in time", path)
+    return exc
+
+
+def _same(info: dict[str, Any], full: str) -> bool:
+    return info["name"].strip("/") == full.strip("/")
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    for key in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        if isinstance(value, str):
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
+
+
+def _etag(info: dict[str, Any]) -> str | None:
+    for key in ("ETag", "etag", "md5Hash", "content_md5"):
+        value = info.get(key)
+        if value:
+            return str(value).strip('"')
+    return None
+
+
+async def _quietly(awaitable: Any) -> None:
+    with contextlib.suppress(Exception):
+        await awaitable

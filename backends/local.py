@@ -1,0 +1,227 @@
+"""A destination on the local filesystem: atomic temp-file writes, sendfile reads, scandir listings.
+
+Containment is checked on real (symlink-resolved) paths: a link inside the destination may point
+elsewhere inside it, but nothing is ever read, written or deleted through a link that leaves it.
+"""
+
+import asyncio
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import stat as stat_mod
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import BinaryIO
+
+from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
+from backends.paths import UPLOAD_PREFIX
+from backends.streams import coalesce
+
+WRITE_BUFFER = 1 << 20
+READ_CHUNK = 1 << 20
+SMALL_FILE = 64 << 10
+"""Files up to this size are read during open, saving a second thread hop."""
+
+
+class LocalBackend(Backend):
+    capabilities = Capabilities(sendfile=True)
+
+    def __init__(self, root: str, *, fsync: bool = False) -> None:
+        self.url = root
+        self.root = os.path.realpath(root)
+        self.fsync = fsync
+        self._umask_mode = _default_file_mode()
+
+    async def start(self) -> None:
+        await asyncio.to_thread(os.makedirs, self.root, exist_ok=True)
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _real(self, path: str) -> str:
+        """The symlink-resolved absolute path, refused if it leaves the root."""
+        real = os.path.realpath(os.path.join(self.root, path))
+        if real != self.root and not real.startswith(self.root + os.sep):
+            raise PermissionError(errno.EACCES, "Path leads outside the artifact destination", path)
+        return real
+
+    def _real_parent(self, path: str) -> str:
+        """The resolved parent directory of `path`; the last segment itself is not followed."""
+        parent, _, name = path.rpartition("/")
+        return os.path.join(self._real(parent), name)
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def stat(self, path: str) -> Stat:
+        return await asyncio.to_thread(self._stat, path)
+
+    def _stat(self, path: str) -> Stat:
+        with _named(path):
+            return _to_stat(os.stat(self._real(path)))
+
+    async def list_dir(self, path: str) -> list[Entry]:
+        return await asyncio.to_thread(self._list_dir, path)
+
+    def _list_dir(self, path: str) -> list[Entry]:
+        with _named(path), os.scandir(self._real(path)) as it:
+            entries = [_to_entry(e) for e in it if not e.name.startswith(UPLOAD_PREFIX)]
+        entries = [e for e in entries if e is not None]
+        entries.sort(key=lambda e: e.name)
+        return entries
+
+    async def open(self, path: str) -> OpenedFile:
+        return await asyncio.to_thread(self._open, path)
+
+    def _open(self, path: str) -> "LocalFile":
+        with _named(path):
+            real = self._real(path)
+            fileobj = open(real, "rb")  # noqa: SIM115 - closed by LocalFile.close
+            try:
+                self._check_opened(fileobj, path)
+                info = _to_stat(os.fstat(fileobj.fileno()))
+                if info.is_dir:
+                    raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+                head = fileobj.read(info.size) if info.size <= SMALL_FILE else None
+            except BaseException:
+                fileobj.close()
+                raise
+        return LocalFile(info, fileobj, head)
+
+    def _check_opened(self, fileobj: BinaryIO, path: str) -> None:
+        """Re-check containment on what was actually opened, closing the swap-a-link race."""
+        proc_link = f"/proc/self/fd/{fileobj.fileno()}"
+        if os.path.exists(proc_link):
+            opened = os.readlink(proc_link)
+            if not opened.startswith(self.root + os.sep) and opened != self.root:
+                raise PermissionError(errno.EACCES, "Path leads outside the destination", path)
+
+    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+        target = await asyncio.to_thread(self._prepare_target, path)
+        fd, temp = await asyncio.to_thread(self._create_temp, target)
+        try:
+            async for block in coalesce(body, WRITE_BUFFER):
+                await asyncio.to_thread(_write_all, fd, block)
+            await asyncio.to_thread(self._commit, fd, temp, target, path)
+        except BaseException:
+            _discard(fd, temp)  # unlink of our own temp file: a quick metadata call
+            raise
+
+    def _prepare_target(self, path: str) -> str:
+        with _named(path):
+            target = self._real_parent(path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.isdir(target):
+                raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
+            return target
+
+    def _create_temp(self, target: str) -> tuple[int, str]:
+        temp = os.path.join(os.path.dirname(target), UPLOAD_PREFIX + secrets.token_hex(8))
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, self._umask_mode)
+        return fd, temp
+
+    def _commit(self, fd: int, temp: str, target: str, path: str) -> None:
+        if self.fsync:
+            os.fsync(fd)
+        os.close(fd)
+        with _named(path):
+            os.replace(temp, target)
+
+    async def delete(self, path: str) -> None:
+        await asyncio.to_thread(self._delete, path)
+
+    def _delete(self, path: str) -> None:
+        if not path:
+            raise PermissionError(errno.EACCES, "The destination root is never deleted", path)
+        with _named(path):
+            target = self._real_parent(path)
+            try:
+                mode = os.lstat(target).st_mode
+            except FileNotFoundError:
+                return
+            if stat_mod.S_ISDIR(mode):
+                shutil.rmtree(target)
+            else:
+                os.unlink(target)
+
+
+def from_url(url: str, scheme: str, storage_options: dict[str, object]) -> LocalBackend:
+    from backends.registry import local_root
+
+    return LocalBackend(local_root(url), fsync=bool(storage_options.pop("fsync", False)))
+
+
+class LocalFile(OpenedFile):
+    def __init__(self, info: Stat, fileobj: BinaryIO, head: bytes | None) -> None:
+        self.stat = info
+        self.fileobj = fileobj
+        self.head = head
+
+    async def chunks(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        if self.head is not None:
+            yield self.head[offset : offset + length]
+            return
+        fd = self.fileobj.fileno()
+        while length > 0:
+            chunk = await asyncio.to_thread(os.pread, fd, min(READ_CHUNK, length), offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            length -= len(chunk)
+            yield chunk
+
+    async def close(self) -> None:
+        self.fileobj.close()
+
+
+class _named:
+    """Context manager: re-raise OS errors with the relative artifact path, never the server's."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+        if isinstance(exc, OSError) and exc.filename != self.path:
+            raise type(exc)(exc.errno, exc.strerror, self.path) from None
+        return False
+
+
+def _to_stat(st: os.stat_result) -> Stat:
+    return Stat(
+        size=st.st_size,
+        is_dir=stat_mod.S_ISDIR(st.st_mode),
+        mtime=st.st_mtime,
+        etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
+    )
+
+
+def _to_entry(entry: os.DirEntry[str]) -> Entry | None:
+    try:
+        st = entry.stat()
+    except FileNotFoundError:  # removed meanwhile, or a dangling link
+        return None
+    is_dir = stat_mod.S_ISDIR(st.st_mode)
+    return Entry(entry.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime)
+
+
+def _write_all(fd: int, block: bytes | bytearray | memoryview) -> None:
+    view = memoryview(block)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _discard(fd: int, temp: str) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+
+
+def _default_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask

@@ -1,0 +1,1 @@
+"""artgw's command line: `artgw serve`, `artgw gc`."""

@@ -1,0 +1,35 @@
+"""The `artgw` command."""
+
+from typing import Any
+
+import click
+
+from cli.options import build_settings, setting_options
+from gateway.meta import artgw_version
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(artgw_version(), prog_name="artgw")
+def main() -> None:
+    """artgw: an MLflow-compatible artifact gateway over any fsspec storage."""
+
+
+@main.command()
+@setting_options
+def serve(**values: Any) -> None:
+    """Serve the artifacts REST API (and tracking, unless --artifacts-only)."""
+    from backends import DestinationError
+    from cli.serve import serve as run
+
+    try:
+        settings = build_settings(values)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        run(settings)
+    except DestinationError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    main()

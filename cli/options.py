@@ -1,0 +1,97 @@
+"""Click options generated from the settings table, and their conversion into `Settings`."""
+
+import json
+import shlex
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway.settings import SETTINGS, Setting, Settings, default_workers
+
+F = Callable[..., Any]
+
+
+def setting_options(command: F) -> F:
+    """Decorate `command` with one click option per row of the settings table."""
+    for setting in reversed(SETTINGS):
+        command = _option(setting)(command)
+    return command
+
+
+def _option(setting: Setting) -> Callable[[F], F]:
+    kwargs: dict[str, Any] = {"envvar": setting.env, "show_default": True, "help": setting.help}
+    if setting.type is bool:
+        return click.option(setting.flag, setting.name, is_flag=True, default=False, **kwargs)
+    if setting.multiple:
+        return click.option(setting.flag, setting.name, multiple=True, default=(), **kwargs)
+    return click.option(
+        setting.flag, setting.name, type=setting.type, default=setting.default, **kwargs
+    )
+
+
+def build_settings(values: dict[str, Any]) -> Settings:
+    values = dict(values)
+    server_opts = values.pop("gunicorn_opts") + " " + values.pop("uvicorn_opts")
+    values.update(parse_server_opts(server_opts, values))
+    options = load_options_file(values.pop("storage_options_file"))
+    options.update(parse_storage_options(values.pop("storage_option")))
+    values["storage_options"] = options
+    values["log_level"] = values["log_level"].lower()
+    if values["workers"] <= 0:
+        values["workers"] = default_workers()
+    return Settings(**values)
+
+
+def parse_server_opts(text: str, current: dict[str, Any]) -> dict[str, Any]:
+    """Honour --log-level, --workers/-w and --timeout/-t from gunicorn/uvicorn option strings."""
+    names = {"--log-level": "log_level", "--workers": "workers", "-w": "workers"}
+    names |= {"--timeout": "timeout", "-t": "timeout", "--timeout-keep-alive": "timeout"}
+    found: dict[str, Any] = {}
+    words = shlex.split(text)
+    while words:
+        word = words.pop(0)
+        flag, _, inline = word.partition("=")
+        if flag in names and (inline or words):
+            value = inline or words.pop(0)
+            setting = names[flag]
+            found[setting] = int(value) if isinstance(current[setting], int) else value
+        else:
+            click.echo(f"artgw: ignoring server option {word!r}", err=True)
+    return found
+
+
+def parse_storage_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(
+                f"expected key=value, got {pair!r}", param_hint="--storage-option"
+            )
+        options[key] = _maybe_json(value)
+    return options
+
+
+def _maybe_json(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def load_options_file(path: str) -> dict[str, Any]:
+    if not path:
+        return {}
+    text = Path(path).read_text()
+    try:
+        loaded = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--storage-options-file") from exc
+    if not isinstance(loaded, dict):
+        raise click.BadParameter(
+            f"{path}: expected a table of options", param_hint="--storage-options-file"
+        )
+    return loaded

@@ -1,0 +1,131 @@
+"""Running the app: one process, or N worker processes sharing the port through SO_REUSEPORT."""
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from gateway.access_log import AccessLogger
+from gateway.app import make_app
+from gateway.settings import Settings
+
+SHUTDOWN_GRACE = 3.0
+"""Seconds in-flight requests get on SIGTERM before they are cancelled (leaving no upload)."""
+BLOCKING_THREADS = 32
+
+log = logging.getLogger("artgw")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(message)s",
+        stream=sys.stdout,
+    )
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        loop = asyncio.new_event_loop()
+    else:
+        loop = uvloop.new_event_loop()
+    loop.set_default_executor(ThreadPoolExecutor(BLOCKING_THREADS, thread_name_prefix="artgw-io"))
+    return loop
+
+
+def run_worker(settings: Settings, *, reuse_port: bool) -> None:
+    """Serve in this process until SIGINT/SIGTERM."""
+    app = make_app(settings)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        reuse_port=reuse_port,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        access_log=logging.getLogger("artgw.access"),
+        access_log_class=AccessLogger,
+        keepalive_timeout=max(settings.timeout, 75),
+        print=None,
+        loop=new_loop(),
+        handler_cancellation=True,
+    )
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    print(
+        f"artgw serving on http://{settings.host}:{settings.port} "
+        f"({settings.workers} worker{'s' if settings.workers > 1 else ''}), "
+        f"artifacts in {settings.artifacts_destination}",
+        flush=True,
+    )
+    if settings.workers <= 1:
+        run_worker(settings, reuse_port=False)
+        return
+    Supervisor(settings).run()
+
+
+class Supervisor:
+    """Forks the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.children: set[int] = set()
+        self.stopping = False
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for _ in range(self.settings.workers):
+            self._spawn()
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            except InterruptedError:
+                continue
+            self.children.discard(pid)
+            self._after_exit(pid, status)
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                run_worker(self.settings, reuse_port=True)
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 3
+            finally:
+                os._exit(code)
+        self.children.add(pid)
+
+    def _after_exit(self, pid: int, status: int) -> None:
+        if self.stopping:
+            return
+        code = os.waitstatus_to_exitcode(status)
+        if code == 3:  # start-up failure: the others will fail the same way
+            log.error("worker %d could not start; stopping", pid)
+            self._stop(signal.SIGTERM, None)
+            raise SystemExit(1)
+        log.warning("worker %d exited with %d; starting a new one", pid, code)
+        time.sleep(0.5)
+        self._spawn()
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                self.children.discard(pid)

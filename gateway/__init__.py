@@ -1,0 +1,1 @@
+"""artgw's HTTP layer: MLflow-compatible artifact and tracking REST on aiohttp."""

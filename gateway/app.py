@@ -1,0 +1,45 @@
+"""The one app factory: the CLI and the tests both build the server with `make_app`."""
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from backends import open_destination
+from gateway import artifacts, meta
+from gateway.errors import error_middleware
+from gateway.keys import BACKEND, SETTINGS
+from gateway.settings import Settings
+
+API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+log = logging.getLogger("artgw")
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 << 20)
+    app[SETTINGS] = settings
+    app[BACKEND] = open_destination(settings.artifacts_destination, _storage_options(settings))
+    app.cleanup_ctx.append(_backend_context)
+    for prefix in API_PREFIXES:
+        app.add_routes(artifacts.routes(prefix))
+    app.add_routes(meta.routes())
+    if not settings.artifacts_only:
+        from gateway.tracking import install as install_tracking
+
+        install_tracking(app, settings)
+    return app
+
+
+def _storage_options(settings: Settings) -> dict[str, object]:
+    options = dict(settings.storage_options)
+    if settings.fsync:
+        options.setdefault("fsync", True)
+    return options
+
+
+async def _backend_context(app: web.Application) -> AsyncIterator[None]:
+    backend = app[BACKEND]
+    await backend.start()
+    log.info("Serving artifacts from %s", backend.url)
+    yield
+    await backend.close()

@@ -1,0 +1,120 @@
+"""Handlers of the mlflow-artifacts REST API: upload, download, list, delete, and the 501s."""
+
+import json
+from collections.abc import AsyncIterator
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from backends import Backend, Entry, confine
+from gateway.download import file_response
+from gateway.errors import InvalidParameter, NotImplementedByStore
+from gateway.keys import BACKEND
+
+ARTIFACTS_MARKER = "/mlflow-artifacts/artifacts/"
+READ_BUFFER = 1 << 20
+
+
+def backend_of(request: web.Request) -> Backend:
+    return request.app[BACKEND]
+
+
+def url_tail(request: web.Request, marker: str) -> str:
+    """The request path after `marker`, percent-decoded exactly once from the raw request line."""
+    raw = request.raw_path.split("?", 1)[0].split("#", 1)[0]
+    tail = raw.split(marker, 1)[1] if marker in raw else ""
+    try:
+        return unquote(tail, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidParameter(f"Invalid path: not UTF-8 after decoding: '{tail}'") from None
+
+
+def directory_path(raw: str) -> str:
+    """A directory may be named with one trailing slash (as `mlflow gc` does)."""
+    return raw[:-1] if raw.endswith("/") else raw
+
+
+async def request_body(request: web.Request) -> AsyncIterator[bytes]:
+    async for chunk in request.content.iter_chunked(READ_BUFFER):
+        yield chunk
+
+
+async def upload(request: web.Request) -> web.Response:
+    raw = url_tail(request, ARTIFACTS_MARKER)
+    if raw == "" or raw.endswith("/"):
+        raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
+    path = confine(raw)
+    await backend_of(request).write(path, request_body(request))
+    return json_response({})
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    raw = url_tail(request, ARTIFACTS_MARKER)
+    if raw == "" or raw.endswith("/"):
+        raise InvalidParameter(f"Artifact path refers to a directory, not a file: '{raw}'")
+    path = confine(raw)
+    opened = await backend_of(request).open(path)
+    try:
+        return await file_response(request, opened, path.rpartition("/")[2])
+    finally:
+        await opened.close()
+
+
+async def list_artifacts(request: web.Request) -> web.Response:
+    path = confine(directory_path(request.query.get("path", "")), allow_root=True)
+    try:
+        entries = await backend_of(request).list_dir(path)
+    except (FileNotFoundError, NotADirectoryError):
+        entries = []
+    return json_response(listing_body(entries))
+
+
+def listing_body(entries: list[Entry]) -> dict[str, object]:
+    """MLflow's shape: basenames, sorted, `{}` when empty; file_size for every file."""
+    files = [
+        {"path": e.name, "is_dir": True}
+        if e.is_dir
+        else {"path": e.name, "is_dir": False, "file_size": e.size}
+        for e in entries
+    ]
+    return {"files": files} if files else {}
+
+
+async def delete(request: web.Request) -> web.Response:
+    raw = directory_path(url_tail(request, ARTIFACTS_MARKER))
+    if raw == "":
+        raise InvalidParameter("Refusing to delete the artifact destination root")
+    await backend_of(request).delete(confine(raw))
+    return json_response({})
+
+
+async def multipart_not_supported(request: web.Request) -> web.Response:
+    raise NotImplementedByStore(
+        "Multipart upload is not supported for the current artifact repository"
+    )
+
+
+async def presigned_not_supported(request: web.Request) -> web.Response:
+    raise NotImplementedByStore(
+        "Multipart download is not supported for the current artifact repository"
+    )
+
+
+def json_response(body: object, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, body=json.dumps(body).encode(), content_type="application/json"
+    )
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    base = f"{prefix}/mlflow-artifacts"
+    return [
+        web.get(f"{base}/artifacts", list_artifacts),
+        web.get(f"{base}/artifacts/{{path:.*}}", download),
+        web.put(f"{base}/artifacts/{{path:.*}}", upload),
+        web.delete(f"{base}/artifacts/{{path:.*}}", delete),
+        web.post(f"{base}/mpu/create/{{path:.*}}", multipart_not_supported),
+        web.post(f"{base}/mpu/complete/{{path:.*}}", multipart_not_supported),
+        web.post(f"{base}/mpu/abort/{{path:.*}}", multipart_not_supported),
+        web.get(f"{base}/presigned/{{path:.*}}", presigned_not_supported),
+    ]

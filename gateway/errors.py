@@ -1,0 +1,159 @@
+"""The single place where failures become HTTP: MLflow's JSON error shape and status table.
+
+Handlers raise `ApiError` subclasses (which carry their status) or let the backends' built-in
+file errors through; `error_middleware` renders both, and turns aiohttp's own 404/405 into
+the same shape.
+"""
+
+import errno
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from backends import DestinationError, UnsafePathError
+
+log = logging.getLogger("artgw")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    status = 400
+    error_code = "INVALID_PARAMETER_VALUE"
+
+    def __init__(self, message: str, **extra: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+
+class InvalidParameter(ApiError):
+    pass
+
+
+class BadRequest(ApiError):
+    error_code = "BAD_REQUEST"
+
+
+class AlreadyExists(ApiError):
+    error_code = "RESOURCE_ALREADY_EXISTS"
+
+
+class NotFound(ApiError):
+    status = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class EndpointNotFound(ApiError):
+    status = 404
+    error_code = "ENDPOINT_NOT_FOUND"
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    error_code = "BAD_REQUEST"
+
+
+class PermissionDenied(ApiError):
+    status = 403
+    error_code = "PERMISSION_DENIED"
+
+
+class RangeNotSatisfiable(ApiError):
+    status = 416
+    error_code = "INVALID_PARAMETER_VALUE"
+
+
+class NotImplementedByStore(ApiError):
+    status = 501
+    error_code = "NOT_IMPLEMENTED"
+
+
+class StoreTimeout(ApiError):
+    status = 504
+    error_code = "DEADLINE_EXCEEDED"
+
+
+class InternalError(ApiError):
+    status = 500
+    error_code = "INTERNAL_ERROR"
+
+
+def from_os_error(exc: OSError) -> ApiError:
+    """Built-in file errors from a backend -> the API error a client should see."""
+    path = exc.filename if isinstance(exc.filename, str) else ""
+    if isinstance(exc, FileNotFoundError):
+        return NotFound(f"No such artifact: '{path}'")
+    if isinstance(exc, IsADirectoryError):
+        return InvalidParameter(f"Artifact path refers to a directory, not a file: '{path}'")
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return InvalidParameter(f"A parent of '{path}' is a file, not a directory")
+    if isinstance(exc, PermissionError):
+        return PermissionDenied(f"Access denied to '{path}': {exc.strerror}")
+    if isinstance(exc, TimeoutError):
+        return StoreTimeout(f"The artifact store timed out on '{path}'")
+    if exc.errno == errno.ENAMETOOLONG:
+        return InvalidParameter(f"Artifact path is too long: '{path}'")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InternalError(f"The artifact store is full; '{path}' was not stored")
+    return InternalError(f"Storage error on '{path}': {exc.strerror or exc}")
+
+
+def to_api_error(exc: BaseException) -> ApiError | None:
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, UnsafePathError):
+        return InvalidParameter(f"Invalid path: {exc.reason}: '{exc.path}'")
+    if isinstance(exc, DestinationError):
+        return InvalidParameter(str(exc))
+    if isinstance(exc, OSError) and not isinstance(exc, ConnectionError):
+        return from_os_error(exc)
+    return None
+
+
+def error_response(error: ApiError) -> web.Response:
+    body = {"error_code": error.error_code, "message": error.message, **error.extra}
+    return web.Response(
+        status=error.status,
+        text=json.dumps(body),
+        content_type="application/json",
+    )
+
+
+def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
+    if exc.status == 404:
+        return EndpointNotFound(f"No endpoint {request.method} {request.path}")
+    if exc.status == 405:
+        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}")
+    if exc.status == 413:
+        error = BadRequest("Request body too large")
+        error.status = 413
+        return error
+    error = BadRequest(exc.reason or "Bad request")
+    error.status = exc.status
+    return error
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(_from_http_exception(request, exc))
+        if exc.status == 405 and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception as exc:
+        error = to_api_error(exc)
+        if error is None:
+            if isinstance(exc, ConnectionError):
+                raise
+            log.exception("Unhandled error on %s %s", request.method, request.path)
+            error = InternalError("Internal server error")
+        elif error.status >= 500:
+            log.error("%s %s: %s", request.method, request.path, error.message)
+        return error_response(error)

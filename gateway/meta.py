@@ -1,0 +1,49 @@
+"""Service endpoints the client and operators call: /health, /version, server-info."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from aiohttp import web
+
+from gateway.keys import SETTINGS
+
+MLFLOW_COMPAT_VERSION = "3.18.0"
+
+
+def artgw_version() -> str:
+    try:
+        return version("artgw")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def mlflow_version(request: web.Request) -> web.Response:
+    return web.Response(text=MLFLOW_COMPAT_VERSION)
+
+
+async def server_info(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    return web.json_response(
+        {
+            "store_type": None if settings.artifacts_only else "SqlStore",
+            "workspaces_enabled": False,
+            "trace_archival_enabled": False,
+            "multipart_uploads_enabled": False,
+            "multipart_downloads_enabled": False,
+            "artifact_serving_enabled": True,
+            "artifacts_presigned_only": False,
+            "server": f"artgw/{artgw_version()}",
+        }
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/health", health),
+        web.get("/version", mlflow_version),
+        web.get("/api/3.0/mlflow/server-info", server_info),
+        web.get("/ajax-api/3.0/mlflow/server-info", server_info),
+    ]

@@ -1,0 +1,62 @@
+"""MLflow's download headers: its MIME rules and Content-Disposition with the basename."""
+
+import mimetypes
+import re
+from urllib.parse import quote
+
+_TEXT_EXTENSIONS = frozenset(
+    [
+        "txt",
+        "log",
+        "err",
+        "cfg",
+        "conf",
+        "cnf",
+        "cf",
+        "ini",
+        "properties",
+        "prop",
+        "hocon",
+        "toml",
+        "yaml",
+        "yml",
+        "xml",
+        "json",
+        "js",
+        "py",
+        "py3",
+        "csv",
+        "tsv",
+        "md",
+        "rst",
+        "ipynb",
+    ]
+)
+_TEXT_NAMES = frozenset({"MLmodel", "MLproject"})
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def guess_mime_type(name: str) -> str:
+    """text/plain for the files MLflow shows as text, else the standard guess."""
+    if name in _TEXT_NAMES:
+        return "text/plain"
+    _, dot, extension = name.rpartition(".")
+    if dot and extension.lower() in _TEXT_EXTENSIONS:
+        return "text/plain"
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    return guessed or "application/octet-stream"
+
+
+def content_disposition(name: str, disposition: str = "attachment") -> str:
+    """`attachment; filename=...` with an RFC 5987 `filename*` for names that are not ASCII."""
+    ascii_name = name.encode("ascii", "ignore").decode("ascii")
+    header = f"{disposition}; filename={_quoted(ascii_name or 'download')}"
+    if ascii_name != name:
+        header += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return header
+
+
+def _quoted(value: str) -> str:
+    if _TOKEN.match(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
