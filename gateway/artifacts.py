@@ -31,7 +31,7 @@ def url_tail(request: web.Request, marker: str) -> str:
 
 def directory_path(raw: str) -> str:
     """A directory may be named with one trailing slash (as `mlflow gc` does)."""
-    return raw[:-1] if raw.endswith("/") else raw
+    return raw[:-1] if raw.endswith("/") and raw != "/" else raw
 
 
 async def request_body(request: web.Request) -> AsyncIterator[bytes]:
@@ -110,11 +110,11 @@ def routes(prefix: str) -> list[web.RouteDef]:
     base = f"{prefix}/mlflow-artifacts"
     return [
         web.get(f"{base}/artifacts", list_artifacts),
-        web.get(f"{base}/artifacts/{{path:.*}}", download),
-        web.put(f"{base}/artifacts/{{path:.*}}", upload),
-        web.delete(f"{base}/artifacts/{{path:.*}}", delete),
-        web.post(f"{base}/mpu/create/{{path:.*}}", multipart_not_supported),
-        web.post(f"{base}/mpu/complete/{{path:.*}}", multipart_not_supported),
-        web.post(f"{base}/mpu/abort/{{path:.*}}", multipart_not_supported),
-        web.get(f"{base}/presigned/{{path:.*}}", presigned_not_supported),
+        web.get(f"{base}/artifacts/{{path:[\\s\\S]*}}", download),
+        web.put(f"{base}/artifacts/{{path:[\\s\\S]*}}", upload),
+        web.delete(f"{base}/artifacts/{{path:[\\s\\S]*}}", delete),
+        web.post(f"{base}/mpu/create/{{path:[\\s\\S]*}}", multipart_not_supported),
+        web.post(f"{base}/mpu/complete/{{path:[\\s\\S]*}}", multipart_not_supported),
+        web.post(f"{base}/mpu/abort/{{path:[\\s\\S]*}}", multipart_not_supported),
+        web.get(f"{base}/presigned/{{path:[\\s\\S]*}}", presigned_not_supported),
     ]
