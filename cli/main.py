@@ -29,6 +29,9 @@ def serve(**values: Any) -> None:
         run(settings)
     except DestinationError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        where = values["artifacts_destination"]
+        raise click.ClickException(f"cannot use the artifacts destination {where}: {exc}") from exc
 
 
 if __name__ == "__main__":

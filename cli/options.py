@@ -12,6 +12,7 @@ import click
 from gateway.settings import SETTINGS, Setting, Settings, default_workers
 
 F = Callable[..., Any]
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def setting_options(command: F) -> F:
@@ -40,6 +41,8 @@ def build_settings(values: dict[str, Any]) -> Settings:
     options.update(parse_storage_options(values.pop("storage_option")))
     values["storage_options"] = options
     values["log_level"] = values["log_level"].lower()
+    if values["log_level"] not in LOG_LEVELS:
+        raise click.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     if values["workers"] <= 0:
         values["workers"] = default_workers()
     return Settings(**values)

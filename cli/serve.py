@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from backends import open_destination
 from gateway.access_log import AccessLogger
 from gateway.app import make_app
 from gateway.settings import Settings
@@ -51,15 +52,23 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
         shutdown_timeout=SHUTDOWN_GRACE,
         access_log=logging.getLogger("artgw.access"),
         access_log_class=AccessLogger,
-        keepalive_timeout=max(settings.timeout, 75),
+        keepalive_timeout=settings.timeout or 75,
         print=None,
         loop=new_loop(),
         handler_cancellation=True,
     )
 
 
+async def check_destination(settings: Settings) -> None:
+    """Open and close the store once, so a bad destination fails here with one clear message."""
+    backend = open_destination(settings.artifacts_destination, dict(settings.storage_options))
+    await backend.start()
+    await backend.close()
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    asyncio.run(check_destination(settings))
     print(
         f"artgw serving on http://{settings.host}:{settings.port} "
         f"({settings.workers} worker{'s' if settings.workers > 1 else ''}), "

@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Server processes sharing the port (0: one per core, at most 8).",
         int,
     ),
-    Setting("log_level", "info", "debug prints one line per request.", str),
+    Setting("log_level", "info", "debug, info, warning or error; debug logs every request."),
     Setting("fsync", False, "fsync each local upload before it becomes visible.", bool),
     Setting(
         "gunicorn_opts",

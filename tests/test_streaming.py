@@ -75,11 +75,11 @@ def test_one_gib_round_trip_keeps_memory_flat(artgw, tmp_path: Path) -> None:
     stored = tmp_path / "mlartifacts/big/model.bin"
     assert stored.stat().st_size == GIB
     got = hashlib.sha256()
-    with RssSampler(server.proc.pid) as download_rss:
-        with requests.get(f"{server.url}{A}/big/model.bin", stream=True, timeout=600) as resp:
-            assert resp.headers["Content-Length"] == str(GIB)
-            for chunk in resp.iter_content(BLOCK):
-                got.update(chunk)
+    url = f"{server.url}{A}/big/model.bin"
+    with RssSampler(server.proc.pid) as download_rss, requests.get(url, stream=True) as resp:
+        assert resp.headers["Content-Length"] == str(GIB)
+        for chunk in resp.iter_content(BLOCK):
+            got.update(chunk)
     assert got.hexdigest() == expected.hexdigest()
     growth_up = (upload_rss.peak - rest) / 2**20
     growth_down = (download_rss.peak - rest) / 2**20

@@ -1,0 +1,37 @@
+# The README's two commands: `make serve` and `make test`. Each installs what it needs into .venv.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: serve test lint wheel-check bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.core: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[s3,azure,gcs,test]'
+	touch $@ $(VENV)/.core
+
+serve: $(VENV)/.core
+	$(BIN)/artgw serve
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest
+
+wheel-check: $(VENV)/.test
+	rm -rf build/wheel-check && $(BIN)/pip wheel -q --no-deps -w build/wheel-check .
+	$(PYTHON) -m venv build/wheel-check/venv
+	build/wheel-check/venv/bin/pip install -q build/wheel-check/artgw-*.whl
+	cd build && wheel-check/venv/bin/artgw --version && wheel-check/venv/bin/artgw serve --help >/dev/null
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache
