@@ -29,12 +29,17 @@ class LocalBackend(Backend):
 
     def __init__(self, root: str, *, fsync: bool = False) -> None:
         self.url = root
-        self.root = os.path.realpath(root)
+        self.root = root
         self.fsync = fsync
-        self._umask_mode = _default_file_mode()
+        self._umask_mode = 0o644
 
     async def start(self) -> None:
-        await asyncio.to_thread(os.makedirs, self.root, exist_ok=True)
+        self.root, self._umask_mode = await asyncio.to_thread(self._prepare_root)
+
+    def _prepare_root(self) -> tuple[str, int]:
+        root = os.path.realpath(os.path.expanduser(self.url))
+        os.makedirs(root, exist_ok=True)
+        return root, _default_file_mode()
 
     # -- paths ---------------------------------------------------------------------------------
 
@@ -146,9 +151,9 @@ class LocalBackend(Backend):
 
 
 def from_url(url: str, scheme: str, storage_options: dict[str, object]) -> LocalBackend:
-    from backends.registry import local_root
+    from backends.registry import local_path
 
-    return LocalBackend(local_root(url), fsync=bool(storage_options.pop("fsync", False)))
+    return LocalBackend(local_path(url), fsync=bool(storage_options.pop("fsync", False)))
 
 
 class LocalFile(OpenedFile):

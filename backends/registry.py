@@ -1,7 +1,6 @@
 """Destination URLs -> backends: a lazy scheme registry with install hints for optional stores."""
 
 import importlib
-import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,7 +60,6 @@ def _install_hint(scheme: str, entry: Scheme, exc: ImportError) -> str:
     return f"No installed filesystem serves {scheme}:// ({exc})"
 
 
-def local_root(url: str) -> str:
-    """The directory of a plain path or file:// URL, made absolute."""
-    path = urlsplit(url).path if scheme_of(url) == "file" else url
-    return os.path.abspath(os.path.expanduser(path))
+def local_path(url: str) -> str:
+    """The directory of a plain path or file:// URL (resolved when the backend starts)."""
+    return urlsplit(url).path if scheme_of(url) == "file" else url

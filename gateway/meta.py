@@ -16,6 +16,9 @@ def artgw_version() -> str:
         return "0+unknown"
 
 
+ARTGW_VERSION = artgw_version()  # read once: it costs disk I/O
+
+
 async def health(request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
@@ -35,7 +38,7 @@ async def server_info(request: web.Request) -> web.Response:
             "multipart_downloads_enabled": False,
             "artifact_serving_enabled": True,
             "artifacts_presigned_only": False,
-            "server": f"artgw/{artgw_version()}",
+            "server": f"artgw/{ARTGW_VERSION}",
         }
     )
 

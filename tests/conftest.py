@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
+from blockbuster import blockbuster_ctx
 
 from gateway.app import make_app
 from gateway.settings import Settings
@@ -17,6 +18,16 @@ from tests.artgw_process import ArtgwProcess
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 GatewayFactory = Callable[..., Awaitable[TestClient]]
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls(request: pytest.FixtureRequest):
+    """Fail any test in which gateway or backend code makes a blocking call on the event loop."""
+    if "make_gateway" not in request.fixturenames:
+        yield
+        return
+    with blockbuster_ctx(["gateway", "backends"]):
+        yield
 
 
 @pytest.fixture
