@@ -101,14 +101,32 @@ class LocalBackend(Backend):
                 raise PermissionError(errno.EACCES, "Path leads outside the destination", path)
 
     async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+        blocks = aiter(coalesce(body, WRITE_BUFFER))
+        first = await anext(blocks, b"")
+        second = await anext(blocks, None) if first else None
+        if second is None:  # the whole body fits one block: one thread hop does everything
+            await asyncio.to_thread(self._write_small, path, first)
+            return
         target = await asyncio.to_thread(self._prepare_target, path)
         fd, temp = await asyncio.to_thread(self._create_temp, target)
         try:
-            async for block in coalesce(body, WRITE_BUFFER):
+            for block in (first, second):
+                await asyncio.to_thread(_write_all, fd, block)
+            async for block in blocks:
                 await asyncio.to_thread(_write_all, fd, block)
             await asyncio.to_thread(self._commit, fd, temp, target, path)
         except BaseException:
             _discard(fd, temp)  # unlink of our own temp file: a quick metadata call
+            raise
+
+    def _write_small(self, path: str, data: bytes) -> None:
+        target = self._prepare_target(path)
+        fd, temp = self._create_temp(target)
+        try:
+            _write_all(fd, data)
+            self._commit(fd, temp, target, path)
+        except BaseException:
+            _discard(fd, temp)
             raise
 
     def _prepare_target(self, path: str) -> str:

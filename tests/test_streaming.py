@@ -127,7 +127,7 @@ def test_shutdown_aborts_uploads_cleanly(artgw, tmp_path: Path) -> None:
     root = tmp_path / "mlartifacts"
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
         head = f"PUT {A}/slow.bin HTTP/1.1\r\nHost: x\r\nContent-Length: {100 << 20}\r\n\r\n"
-        sock.sendall(head.encode() + b"x" * (2 << 20))
+        sock.sendall(head.encode() + b"x" * (4 << 20))
         assert wait_until(lambda: any(root.rglob(".artgw.upload.*")))
         assert server.stop() == 0
     assert leftovers(root) == []
