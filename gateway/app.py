@@ -12,11 +12,17 @@ from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+READ_BUFSIZE = 1 << 20
+"""Request bytes buffered per connection: lets the socket keep filling while a block is written."""
 log = logging.getLogger("artgw")
 
 
 def make_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 << 20)
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=64 << 20,
+        handler_args={"read_bufsize": READ_BUFSIZE},
+    )
     app[SETTINGS] = settings
     app[BACKEND] = open_destination(settings.artifacts_destination, _storage_options(settings))
     app.cleanup_ctx.append(_backend_context)
