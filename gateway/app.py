@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backends import open_destination
-from gateway import artifacts, meta
+from gateway import artifacts, landing, meta
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
@@ -29,6 +29,7 @@ def make_app(settings: Settings) -> web.Application:
     for prefix in API_PREFIXES:
         app.add_routes(artifacts.routes(prefix))
     app.add_routes(meta.routes())
+    landing.install(app)
     if not settings.artifacts_only:
         from gateway.tracking import install as install_tracking
 

@@ -7,9 +7,11 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from backends import Backend, Entry, confine
+from gateway import browse
 from gateway.download import file_response
 from gateway.errors import InvalidParameter, NotImplementedByStore
 from gateway.keys import BACKEND
+from gateway.negotiation import prefers_html
 
 ARTIFACTS_MARKER = "/mlflow-artifacts/artifacts/"
 READ_BUFFER = 1 << 20
@@ -49,19 +51,31 @@ async def upload(request: web.Request) -> web.Response:
 
 
 async def download(request: web.Request) -> web.StreamResponse:
+    """A file; for a browser (`prefers_html`) a directory gets its HTML listing instead of a 400."""
     raw = url_tail(request, ARTIFACTS_MARKER)
     if raw == "" or raw.endswith("/"):
+        if prefers_html(request):
+            return await browse.listing_page(request, confine(directory_path(raw), allow_root=True))
         raise InvalidParameter(f"Artifact path refers to a directory, not a file: '{raw}'")
     path = confine(raw)
-    opened = await backend_of(request).open(path)
     try:
-        return await file_response(request, opened, path.rpartition("/")[2])
+        opened = await backend_of(request).open(path)
+    except IsADirectoryError:
+        if prefers_html(request):
+            return await browse.listing_page(request, path)
+        raise
+    try:
+        name = path.rpartition("/")[2]
+        inline = browse.wants_view(request) and browse.viewable(name, opened.stat.size)
+        return await file_response(request, opened, name, inline=inline)
     finally:
         await opened.close()
 
 
 async def list_artifacts(request: web.Request) -> web.Response:
     path = confine(directory_path(request.query.get("path", "")), allow_root=True)
+    if prefers_html(request):
+        return await browse.listing_page(request, path)
     try:
         entries = await backend_of(request).list_dir(path)
     except (FileNotFoundError, NotADirectoryError):

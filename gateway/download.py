@@ -142,6 +142,8 @@ async def file_response(
     if span:
         response.headers["Content-Range"] = f"bytes {offset}-{offset + length - 1}/{info.size}"
     response.content_type = "text/plain" if inline else guess_mime_type(name)
+    if inline:
+        response.charset = "utf-8"
     response.headers["Content-Disposition"] = content_disposition(
         name, "inline" if inline else "attachment"
     )

@@ -2,7 +2,8 @@
 
 Handlers raise `ApiError` subclasses (which carry their status) or let the backends' built-in
 file errors through; `error_middleware` renders both, and turns aiohttp's own 404/405 into
-the same shape.
+the same shape. A browser's GET (one that prefers text/html) gets the same status and message
+as a small HTML page instead; API clients always get the JSON.
 """
 
 import errno
@@ -13,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from backends import DestinationError, UnsafePathError
+from gateway.negotiation import prefers_html
+from gateway.pages import error_page, home_from, html_response
 
 log = logging.getLogger("artgw")
 
@@ -122,6 +125,19 @@ def error_response(error: ApiError) -> web.Response:
     )
 
 
+def html_error_response(request: web.Request, error: ApiError) -> web.Response:
+    home = home_from(request.raw_path)
+    return html_response(
+        error_page(error.status, error.error_code, error.message, home), error.status
+    )
+
+
+def render_error(request: web.Request, error: ApiError) -> web.Response:
+    if request.method in ("GET", "HEAD") and prefers_html(request):
+        return html_error_response(request, error)
+    return error_response(error)
+
+
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
     if exc.status == 404:
         return EndpointNotFound(f"No endpoint {request.method} {request.path}")
@@ -143,7 +159,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_response(_from_http_exception(request, exc))
+        response = render_error(request, _from_http_exception(request, exc))
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
@@ -156,4 +172,4 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             error = InternalError("Internal server error")
         elif error.status >= 500:
             log.error("%s %s: %s", request.method, request.path, error.message)
-        return error_response(error)
+        return render_error(request, error)

@@ -60,3 +60,24 @@ def _quoted(value: str) -> str:
     if _TOKEN.match(value):
         return value
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_TEXT_LIKE = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-javascript",
+        "application/x-yaml",
+        "application/yaml",
+        "application/toml",
+        "application/x-sh",
+        "application/sql",
+        "application/x-ipynb+json",
+    }
+)
+
+
+def is_text_like(mime_type: str) -> bool:
+    """True for types a browser may show as plain text: text/*, JSON, XML, YAML and the like."""
+    return mime_type.startswith("text/") or mime_type in _TEXT_LIKE or mime_type.endswith("+json")

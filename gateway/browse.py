@@ -1,0 +1,60 @@
+"""Browsing from a web browser: HTML listings of artifact directories and inline text views.
+
+`gateway.artifacts` hands a request here only when it prefers HTML (`prefers_html`); API clients
+never get here and keep MLflow's JSON. Failures are raised as usual: `gateway.errors` renders
+them as an HTML page for such requests.
+"""
+
+from aiohttp import web
+
+from backends import Entry
+from gateway.errors import NotFound
+from gateway.keys import BACKEND
+from gateway.listing import ListingQuery, build_page
+from gateway.listing_html import ListingView, render
+from gateway.mime import guess_mime_type, is_text_like
+from gateway.pages import html_response, quote_path
+
+VIEW_LIMIT = 1 << 20
+"""Text files up to this size are shown inline with `?view=1`; bigger ones download."""
+ARTIFACTS_ROUTE = "/mlflow-artifacts/artifacts"
+
+
+def viewable(name: str, size: int) -> bool:
+    return size <= VIEW_LIMIT and is_text_like(guess_mime_type(name))
+
+
+def wants_view(request: web.Request) -> bool:
+    return request.query.get("view") == "1"
+
+
+async def listing_page(request: web.Request, path: str) -> web.Response:
+    """The HTML listing of directory `path` (already confined; '' is the root)."""
+    query = ListingQuery.parse(request.query)
+    entries = await _directory_entries(request, path)
+    shown = build_page(entries, query)
+    base, home = _locations(request.raw_path, path)
+    names = frozenset(e.name for e in shown.entries if not e.is_dir and viewable(e.name, e.size))
+    response = html_response(render(ListingView(path, shown, query, base, home, names)))
+    response.enable_compression()
+    return response
+
+
+async def _directory_entries(request: web.Request, path: str) -> list[Entry]:
+    try:
+        return await request.app[BACKEND].list_dir(path)
+    except NotADirectoryError:
+        raise NotFound(f"Not a directory: '{path}'") from None
+
+
+def _locations(raw_path: str, path: str) -> tuple[str, str]:
+    """(base, home): the directory's canonical URL relative to the request, and `/` from there.
+
+    The request is `<prefix>/mlflow-artifacts/artifacts/<raw tail>` or `...artifacts?path=`; the
+    raw (still encoded) tail is what the browser resolves relative links against.
+    """
+    prefix, _, tail = raw_path.split("?", 1)[0].partition(ARTIFACTS_ROUTE)
+    to_root = "../" * tail[1:].count("/") if tail.startswith("/") else "artifacts/"
+    directory = quote_path(path) + "/" if path else ""
+    depth = prefix.count("/") + 2 + (path.count("/") + 1 if path else 0)
+    return to_root + directory or "./", "../" * depth
