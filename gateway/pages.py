@@ -58,7 +58,7 @@ def html_response(text: str, status: int = 200) -> web.Response:
     """A page as UTF-8 (names that are not valid Unicode show as U+FFFD), never cached."""
     return web.Response(
         status=status,
-        body=text.encode("utf-8", "replace"),
+        body=_utf8(text),
         content_type="text/html",
         charset="utf-8",
         headers={
@@ -69,6 +69,13 @@ def html_response(text: str, status: int = 200) -> web.Response:
             "Vary": "Accept",
         },
     )
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a stored name that is not UTF-8 (kept as surrogate escapes)
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace").encode("utf-8")
 
 
 def home_from(raw_path: str) -> str:
