@@ -87,6 +87,12 @@ def _section(section: Section) -> str:
     return f"<section><h2>{esc(section.title)}</h2>{content}</section>"
 
 
+async def no_favicon(request: web.Request) -> web.Response:
+    """Browsers ask for /favicon.ico beside every text view and download: answer without a 404."""
+    return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+
 def install(app: web.Application) -> None:
     app[LANDING_SOURCES] = []
     app.router.add_get("/", landing)
+    app.router.add_get("/favicon.ico", no_favicon)

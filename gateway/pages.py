@@ -49,6 +49,7 @@ def page(title: str, body: str, *, base: str | None = None) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"{base_tag}<title>{esc(title)}</title><style>{CSS}</style></head>"
         f"<body>{body}<script>{JS}</script></body></html>\n"
     )

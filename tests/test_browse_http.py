@@ -378,3 +378,7 @@ def test_no_inline_event_handlers_or_style_attributes_in_the_templates() -> None
         for name in ("pages.py", "listing_html.py", "landing.py")
     )
     assert not re.search(r"\son[a-z]+=|\sstyle=", source)
+
+
+async def test_favicon_is_not_a_404(gateway: TestClient) -> None:
+    assert (await gateway.get("/favicon.ico")).status == 204
