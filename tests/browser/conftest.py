@@ -36,8 +36,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(pytest.mark.skip(reason="ARTGW_SKIP_BROWSER=1"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per module: Playwright's sync API runs an event loop of its own in this
+    thread while it is open, which pytest-asyncio's tests in other modules must not meet."""
     if not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)):
         pytest.fail(
             f"Chromium not found at {CHROMIUM}: run `sudo tests/setup-system.sh` "
