@@ -30,7 +30,15 @@ th{font-weight:600;white-space:nowrap}th a{color:var(--fg)}
 th[aria-sort=ascending] a::after{content:" \\25B2";font-size:.7em}
 th[aria-sort=descending] a::after{content:" \\25BC";font-size:.7em}
 tbody tr:nth-child(even){background:var(--alt)}
-td.name{overflow-wrap:anywhere;width:100%}td.name .icon{color:var(--mute);padding-right:.35rem}
+td.name{overflow-wrap:anywhere;width:100%}
+.icon{display:inline-block;width:1.05em;height:1.05em;margin-right:.45rem;vertical-align:-.17em;
+background:no-repeat center/contain}
+.icon.dir{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' \
+viewBox='0 0 16 16'%3E%3Cpath fill='%2354aeff' d='M1 3.5A1.5 1.5 0 0 1 2.5 2h3.6l1.5 1.5h5.9A1.5 \
+1.5 0 0 1 15 5v7.5a1.5 1.5 0 0 1-1.5 1.5h-11A1.5 1.5 0 0 1 1 12.5z'/%3E%3C/svg%3E")}
+.icon.file{background-image:url("data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' \
+viewBox='0 0 16 16'%3E%3Cpath fill='none' stroke='%238d96a0' stroke-linejoin='round' \
+d='M3.5 1.5h6l3 3v10h-9z M9.5 1.5v3h3'/%3E%3C/svg%3E")}
 td.num,th.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 td.time{white-space:nowrap;font-variant-numeric:tabular-nums;color:var(--mute)}
 a.view{font-size:.85em;margin-left:.5rem;padding:0 .35rem;border:1px solid var(--line);

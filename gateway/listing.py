@@ -76,7 +76,7 @@ _KEYS: dict[str, Callable[[Entry], tuple]] = {
 
 def sort_entries(entries: Sequence[Entry], sort: str, descending: bool) -> list[Entry]:
     ordered = sorted(entries, key=_KEYS[sort], reverse=descending)
-    return sorted(ordered, key=lambda e: not e.is_dir)  # stable: directories first
+    return [e for e in ordered if e.is_dir] + [e for e in ordered if not e.is_dir]
 
 
 def filter_entries(entries: Sequence[Entry], needle: str) -> list[Entry]:

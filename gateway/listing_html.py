@@ -41,7 +41,7 @@ def render(view: ListingView) -> str:
 
 def _crumbs(path: str) -> str:
     parts = path.split("/") if path else []
-    links = [("artifacts", "../" * len(parts) or "./")]
+    links = [("root", "../" * len(parts) or "./")]
     links += [(name, "../" * (len(parts) - i - 1) or "./") for i, name in enumerate(parts)]
     sep = '<span class="sep">/</span>'
     html = sep.join(f'<a href="{esc(href)}">{esc(name)}</a>' for name, href in links[:-1])
@@ -124,7 +124,7 @@ def _header(view: ListingView, key: str, label: str, css: str) -> str:
 def _row(entry: Entry, viewable: bool, show_time: bool) -> str:
     name = esc(entry.name)
     href = esc(quote_path(entry.name) + ("/" if entry.is_dir else ""))
-    icon = "\U0001f4c1" if entry.is_dir else "\U0001f4c4"
+    icon = "dir" if entry.is_dir else "file"
     view = f' <a class="view" href="{href}?view=1">view</a>' if viewable else ""
     size = "" if entry.is_dir else human_size(entry.size)
     title = "" if entry.is_dir else f' title="{entry.size:,} bytes"'
@@ -132,7 +132,7 @@ def _row(entry: Entry, viewable: bool, show_time: bool) -> str:
     time = _time_cell(entry.mtime) if show_time else ""
     return (
         f'<tr data-name="{name}" data-dir="{int(entry.is_dir)}" data-size="{entry.size}"'
-        f' data-time="{mtime}"><td class="name"><span class="icon" aria-hidden="true">{icon}'
+        f' data-time="{mtime}"><td class="name"><span class="icon {icon}" aria-hidden="true">'
         f'</span><a href="{href}">{name}{"/" if entry.is_dir else ""}</a>{view}</td>'
         f'<td class="num"{title}>{size}</td>{time}</tr>'
     )

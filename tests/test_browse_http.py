@@ -178,7 +178,7 @@ async def test_every_form_of_a_directory_url_gives_the_same_page(
     canonical = f"{prefix}/mlflow-artifacts/artifacts/0/r1/artifacts/sub/"
     assert resolve(page, url, "./") == canonical
     assert resolve(page, url, page.href("deeper/")) == canonical + "deeper/"
-    assert resolve(page, url, page.href("artifacts")) == f"{prefix}/mlflow-artifacts/artifacts/"
+    assert resolve(page, url, page.href("root")) == f"{prefix}/mlflow-artifacts/artifacts/"
     assert resolve(page, url, page.href("artgw")) == "/"
 
 

@@ -14,6 +14,7 @@ XSS_FILE = "<img src=x onerror=alert(1)>.txt"
 SCRIPT_UPLOAD = "<script>alert(1)</script>.txt"
 """Uploaded through the API, where `/` separates: folder `<script>alert(1)<`, file `script>.txt`."""
 UNICODE_FILE = "Ünïcødé 文件.txt"
+DEMO_RUN = "1/9f2c4e7a1b3d4c5e8f6a7b8c9d0e1f2a/artifacts"
 
 
 def write(path: Path, data: bytes) -> bytes:
@@ -56,27 +57,27 @@ def many_files(folder: Path, count: int) -> None:
 def demo_tree(destination: Path) -> None:
     """A realistic run, for the README screenshot."""
     rng = random.Random(1)
-    run = destination / "1/9f2c4e7a1b3d4c5e8f6a7b8c9d0e1f2a/artifacts"
+    run = destination / DEMO_RUN
     now = time.time()
     for minutes, (name, size) in enumerate(
         [
             ("model/MLmodel", 412),
             ("model/conda.yaml", 233),
-            ("model/requirements.txt", 96),
             ("model/model.pkl", 48_512_337),
-            ("plots/confusion_matrix.png", 48_211),
-            ("plots/roc_curve.png", 35_630),
-            ("eval/predictions.parquet", 7_340_110),
-            ("metrics.json", 1_893),
+            ("checkpoints/epoch-01.pt", 48_500_113),
+            ("tensorboard/events.out", 88_310),
             ("training.log", 264_551),
             ("params.yaml", 617),
-            ("dataset_card.md", 3_204),
-            ("notebook.ipynb", 182_004),
+            ("confusion_matrix.png", 48_211),
+            ("predictions.parquet", 7_340_110),
+            ("metrics.json", 1_893),
             ("Ergebnisse_Übersicht.csv", 12_877),
+            ("notebook.ipynb", 182_004),
+            ("README.md", 3_204),
         ]
     ):
-        write(run / name, rng.randbytes(size) if size < 1_000_000 else b"")
+        write(run / name, rng.randbytes(min(size, 1 << 20)))
         os.truncate(run / name, size)
-        os.utime(run / name, (now, now - 7200 + 300 * minutes))
-    for name in ("checkpoints/epoch-01", "checkpoints/epoch-02", "tensorboard"):
-        (run / name).mkdir(parents=True, exist_ok=True)
+        stamp = now - 7200 + 240 * minutes
+        os.utime(run / name, (stamp, stamp))
+        os.utime((run / name).parent, (stamp, stamp))
