@@ -5,6 +5,8 @@ never get here and keep MLflow's JSON. Failures are raised as usual: `gateway.er
 them as an HTML page for such requests.
 """
 
+import asyncio
+
 from aiohttp import web
 
 from backends import Entry
@@ -32,12 +34,18 @@ async def listing_page(request: web.Request, path: str) -> web.Response:
     """The HTML listing of directory `path` (already confined; '' is the root)."""
     query = ListingQuery.parse(request.query)
     entries = await _directory_entries(request, path)
-    shown = build_page(entries, query)
     base, home = _locations(request.raw_path, path)
-    names = frozenset(e.name for e in shown.entries if not e.is_dir and viewable(e.name, e.size))
-    response = html_response(render(ListingView(path, shown, query, base, home, names)))
+    text = await asyncio.to_thread(_render, path, entries, query, base, home)
+    response = html_response(text)
     response.enable_compression()
     return response
+
+
+def _render(path: str, entries: list[Entry], query: ListingQuery, base: str, home: str) -> str:
+    """Runs in a thread: sorting 50,000 entries takes tens of milliseconds."""
+    shown = build_page(entries, query)
+    names = frozenset(e.name for e in shown.entries if not e.is_dir and viewable(e.name, e.size))
+    return render(ListingView(path, shown, query, base, home, names))
 
 
 async def _directory_entries(request: web.Request, path: str) -> list[Entry]:
