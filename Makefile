@@ -25,6 +25,7 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 
 test: lint
+	bash tests/setup-system.sh
 	$(BIN)/pytest
 
 wheel-check: $(VENV)/.test
