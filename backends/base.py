@@ -8,12 +8,11 @@ FileExistsError, PermissionError, TimeoutError, OSError) whose `filename` is tha
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One child of a listed directory."""
+class Entry(NamedTuple):
+    """One child of a listed directory (a tuple: listings build thousands of these)."""
 
     name: str
     is_dir: bool
