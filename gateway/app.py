@@ -30,9 +30,12 @@ def make_app(settings: Settings) -> web.Application:
         app.add_routes(artifacts.routes(prefix))
     app.add_routes(meta.routes())
     landing.install(app)
-    if not settings.artifacts_only:
-        from gateway.tracking import install as install_tracking
+    from gateway.tracking import install as install_tracking
+    from gateway.tracking import install_artifacts_only
 
+    if settings.artifacts_only:
+        install_artifacts_only(app)
+    else:
         install_tracking(app, settings)
     return app
 

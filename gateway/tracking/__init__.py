@@ -1,9 +1,49 @@
 """Tracking: experiments and runs in SQLite, the subset of MLflow's REST the client uses."""
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from gateway.settings import Settings
+from gateway.tracking.keys import STORE
+from gateway.tracking.routes import artifacts_only_routes, routes
+from gateway.tracking.sqlite_store import SqliteStore, path_from_uri
+from gateway.tracking.store import StoreError, TrackingStore
+
+API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
+
+__all__ = ["STORE", "StoreError", "install", "install_artifacts_only", "store_from_uri"]
+
+
+def store_from_uri(uri: str, default_artifact_root: str, *, create: bool = True) -> TrackingStore:
+    """The (not yet opened) store a `--backend-store-uri` names."""
+    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
+    if scheme.startswith("postgres"):
+        raise StoreError("The PostgreSQL tracking store is not available yet (issue #7)")
+    if scheme not in ("", "sqlite"):
+        raise StoreError(
+            f"Unsupported --backend-store-uri {uri!r}: use sqlite:///path.db or a path"
+        )
+    return SqliteStore(path_from_uri(uri), default_artifact_root, create=create)
 
 
 def install(app: web.Application, settings: Settings) -> None:
-    """Add the tracking routes and their store to `app` (filled in by the tracking work, #3)."""
+    """Add the tracking routes, and the store (opened and closed with the app)."""
+    app[STORE] = store_from_uri(settings.backend_store_uri, settings.default_artifact_root)
+    app.cleanup_ctx.append(_store_context)
+    for prefix in API_PREFIXES:
+        app.add_routes(routes(prefix))
+
+
+def install_artifacts_only(app: web.Application) -> None:
+    """Tracking routes answer 404 ENDPOINT_NOT_FOUND, saying why (MLflow's 503 makes clients
+    retry for minutes)."""
+    for prefix in API_PREFIXES:
+        app.add_routes(artifacts_only_routes(prefix))
+
+
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    store = app[STORE]
+    await store.open()
+    yield
+    await store.close()

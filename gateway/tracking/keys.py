@@ -1,0 +1,7 @@
+"""The typed app key of the tracking store (set by `gateway.tracking.install`)."""
+
+from aiohttp import web
+
+from gateway.tracking.store import TrackingStore
+
+STORE = web.AppKey("tracking_store", TrackingStore)

@@ -1,0 +1,48 @@
+"""The tracking routes: exactly the endpoints the client uses, under both API prefixes."""
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.errors import EndpointNotFound
+from gateway.tracking import handlers as h
+
+ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", "experiments/create", h.create_experiment),
+    ("GET", "experiments/get", h.get_experiment),
+    ("GET", "experiments/get-by-name", h.get_experiment_by_name),
+    ("POST", "experiments/search", h.search_experiments),
+    ("GET", "experiments/search", h.search_experiments),
+    ("POST", "experiments/update", h.update_experiment),
+    ("POST", "experiments/delete", h.delete_experiment),
+    ("POST", "experiments/restore", h.restore_experiment),
+    ("POST", "runs/create", h.create_run),
+    ("GET", "runs/get", h.get_run),
+    ("POST", "runs/update", h.update_run),
+    ("POST", "runs/delete", h.delete_run),
+    ("POST", "runs/restore", h.restore_run),
+    ("POST", "runs/search", h.search_runs),
+    ("POST", "runs/log-metric", h.log_metric),
+    ("POST", "runs/log-parameter", h.log_parameter),
+    ("POST", "runs/set-tag", h.set_tag),
+    ("POST", "runs/delete-tag", h.delete_tag),
+    ("POST", "runs/log-batch", h.log_batch),
+    ("GET", "metrics/get-history", h.get_metric_history),
+    ("POST", "logged-models/search", h.search_logged_models),
+)
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    return [
+        web.route(method, f"{prefix}/mlflow/{path}", handler) for method, path, handler in ENDPOINTS
+    ]
+
+
+async def artifacts_only(request: web.Request) -> web.Response:
+    raise EndpointNotFound(
+        f"Endpoint {request.path} is disabled: this server runs with --artifacts-only and serves "
+        "only the mlflow-artifacts API. Point the tracking URI at a tracking server."
+    )
+
+
+def artifacts_only_routes(prefix: str) -> list[web.RouteDef]:
+    return [web.route("*", f"{prefix}/mlflow/{{tail:.*}}", artifacts_only)]

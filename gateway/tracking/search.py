@@ -1,0 +1,215 @@
+"""Search filters and orderings in MLflow's syntax, parsed into store-neutral `Clause`/`Order`s.
+
+Supported: `clause AND clause ...`, where a clause is `<entity> <op> <value>`, and an entity is
+`metrics.<key>`, `params.<key>`, `tags.<key>` or an attribute (`attributes.<name>` or `<name>`).
+Keys may be quoted with backticks or double quotes. Metrics and numeric attributes compare with
+= != < <= > >=; strings with = != LIKE ILIKE, and `run_id` also with IN (...). Anything else is a
+400 naming the filter, never a guess.
+"""
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+
+from gateway.errors import InvalidParameter
+from gateway.tracking.store import Clause, Order
+
+RUN_ATTRIBUTES = {
+    "run_id": "string",
+    "run_name": "string",
+    "status": "string",
+    "user_id": "string",
+    "artifact_uri": "string",
+    "start_time": "number",
+    "end_time": "number",
+}
+EXPERIMENT_ATTRIBUTES = {
+    "experiment_id": "string",
+    "name": "string",
+    "creation_time": "number",
+    "last_update_time": "number",
+}
+RUN_KINDS = ("attribute", "metric", "param", "tag")
+EXPERIMENT_KINDS = ("attribute", "tag")
+
+_PREFIXES = {
+    "metric": "metric",
+    "metrics": "metric",
+    "param": "param",
+    "params": "param",
+    "parameter": "param",
+    "parameters": "param",
+    "tag": "tag",
+    "tags": "tag",
+    "attr": "attribute",
+    "attribute": "attribute",
+    "attributes": "attribute",
+    "run": "attribute",
+}
+_NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=")
+_STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
+_TOKEN = re.compile(
+    r"""\s*(?:
+      (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+    | (?P<backtick>`[^`]*`)
+    | (?P<number>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+    | (?P<op>!=|<>|<=|>=|=|<|>)
+    | (?P<punct>[(),])
+    | (?P<word>[A-Za-z_][\w.\-]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Grammar:
+    """What one search endpoint accepts."""
+
+    kinds: tuple[str, ...]
+    attributes: dict[str, str]
+
+
+RUNS = Grammar(RUN_KINDS, RUN_ATTRIBUTES)
+EXPERIMENTS = Grammar(EXPERIMENT_KINDS, EXPERIMENT_ATTRIBUTES)
+
+
+class _Syntax(ValueError):
+    pass
+
+
+def tokenize(text: str) -> list[tuple[str, str]]:
+    tokens: list[tuple[str, str]] = []
+    position = 0
+    while text[position:].strip():
+        match = _TOKEN.match(text, position)
+        if not match or match.end() == position:
+            raise _Syntax(f"unexpected text at {text[position:].strip()[:20]!r}")
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind)))
+        position = match.end()
+    return tokens
+
+
+def parse_filter(text: str, grammar: Grammar) -> tuple[Clause, ...]:
+    try:
+        tokens = tokenize(text)
+        clauses = [_clause(tokens, grammar)]
+        while tokens:
+            if tokens.pop(0)[1].upper() != "AND":
+                raise _Syntax("clauses must be joined with AND")
+            clauses.append(_clause(tokens, grammar))
+    except (_Syntax, IndexError) as exc:
+        detail = str(exc) or "it ends too early"
+        raise InvalidParameter(
+            f"Invalid value for parameter 'filter' ({text!r}): {detail}."
+        ) from None
+    return tuple(clauses)
+
+
+def parse_order_by(items: list[str], grammar: Grammar) -> tuple[Order, ...]:
+    orders = []
+    for item in items:
+        try:
+            tokens = tokenize(item)
+            kind, key = _entity(tokens, grammar)
+            direction = tokens.pop(0)[1].upper() if tokens else "ASC"
+            if direction not in ("ASC", "DESC") or tokens:
+                raise _Syntax("expected ASC or DESC after the name")
+        except (_Syntax, IndexError) as exc:
+            detail = str(exc) or "it ends too early"
+            raise InvalidParameter(
+                f"Invalid value for parameter 'order_by' ({item!r}): {detail}."
+            ) from None
+        orders.append(Order(kind, key, direction == "ASC"))
+    return tuple(orders)
+
+
+def _clause(tokens: list[tuple[str, str]], grammar: Grammar) -> Clause:
+    kind, key = _entity(tokens, grammar)
+    numeric = kind == "metric" or (kind == "attribute" and grammar.attributes[key] == "number")
+    op = _operator(tokens)
+    if op == "IN":
+        if (kind, key) != ("attribute", "run_id"):
+            raise _Syntax("IN is only supported for run_id")
+        return Clause(kind, key, op, _string_list(tokens))
+    allowed = _NUMBER_OPS if numeric else _STRING_OPS
+    if op not in allowed:
+        raise _Syntax(f"{op} cannot compare {_describe(kind, key)}")
+    token_kind, text = tokens.pop(0)
+    if numeric and token_kind == "number":
+        return Clause(kind, key, op, float(text))
+    if not numeric and token_kind == "string":
+        return Clause(kind, key, op, _unquote(text))
+    raise _Syntax(f"{_describe(kind, key)} needs a {'number' if numeric else 'quoted string'}")
+
+
+def _entity(tokens: list[tuple[str, str]], grammar: Grammar) -> tuple[str, str]:
+    token_kind, text = tokens.pop(0)
+    if token_kind != "word":
+        raise _Syntax(f"expected a name, got {text!r}")
+    prefix, dot, key = text.partition(".")
+    if dot and prefix.lower() in _PREFIXES:
+        kind = _PREFIXES[prefix.lower()]
+        if not key and tokens and tokens[0][0] in ("backtick", "string"):
+            key = _unquote(tokens.pop(0)[1])
+    else:
+        kind, key = "attribute", text
+    if kind not in grammar.kinds:
+        raise _Syntax(f"{kind} names cannot be searched here")
+    if kind == "attribute" and key not in grammar.attributes:
+        raise _Syntax(f"unknown attribute {key!r}; known: {', '.join(grammar.attributes)}")
+    if not key:
+        raise _Syntax(f"a {kind} name is missing")
+    return kind, key
+
+
+def _operator(tokens: list[tuple[str, str]]) -> str:
+    token_kind, text = tokens.pop(0)
+    if token_kind == "op":
+        return "!=" if text == "<>" else text
+    if token_kind == "word" and text.upper() in ("LIKE", "ILIKE", "IN"):
+        return text.upper()
+    raise _Syntax(f"expected a comparison operator, got {text!r}")
+
+
+def _string_list(tokens: list[tuple[str, str]]) -> tuple[str, ...]:
+    if tokens.pop(0)[1] != "(":
+        raise _Syntax("IN needs a parenthesised list")
+    values = []
+    while True:
+        token_kind, text = tokens.pop(0)
+        if token_kind != "string":
+            raise _Syntax("IN lists hold quoted strings")
+        values.append(_unquote(text))
+        separator = tokens.pop(0)[1]
+        if separator == ")":
+            return tuple(values)
+        if separator != ",":
+            raise _Syntax("expected ',' or ')' in the IN list")
+
+
+def _unquote(text: str) -> str:
+    body = text[1:-1]
+    return re.sub(r"\\(.)", r"\1", body) if text[0] != "`" else body
+
+
+def _describe(kind: str, key: str) -> str:
+    return key if kind == "attribute" else f"{kind} {key!r}"
+
+
+def encode_token(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.b64decode(token, validate=True))["offset"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        offset = None
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise InvalidParameter("Invalid value for parameter 'page_token': not a token we issued.")
+    return offset
