@@ -4,6 +4,7 @@ from typing import Any
 
 import click
 
+from cli.gc import gc
 from cli.options import build_settings, setting_options
 from gateway.meta import artgw_version
 
@@ -20,6 +21,7 @@ def serve(**values: Any) -> None:
     """Serve the artifacts REST API (and tracking, unless --artifacts-only)."""
     from backends import DestinationError
     from cli.serve import serve as run
+    from gateway.tracking import StoreError
 
     try:
         settings = build_settings(values)
@@ -27,12 +29,14 @@ def serve(**values: Any) -> None:
         raise click.UsageError(str(exc)) from exc
     try:
         run(settings)
-    except DestinationError as exc:
+    except (DestinationError, StoreError) as exc:
         raise click.ClickException(str(exc)) from exc
     except OSError as exc:
         where = values["artifacts_destination"]
         raise click.ClickException(f"cannot use the artifacts destination {where}: {exc}") from exc
 
+
+main.add_command(gc)
 
 if __name__ == "__main__":
     main()

@@ -22,6 +22,18 @@ def setting_options(command: F) -> F:
     return command
 
 
+def options_for(*names: str) -> Callable[[F], F]:
+    """Decorate a command other than serve with the options of just these settings."""
+    rows = [setting for setting in SETTINGS if setting.name in names]
+
+    def decorate(command: F) -> F:
+        for setting in reversed(rows):
+            command = _option(setting)(command)
+        return command
+
+    return decorate
+
+
 def _option(setting: Setting) -> Callable[[F], F]:
     kwargs: dict[str, Any] = {"envvar": setting.env, "show_default": True, "help": setting.help}
     if setting.type is bool:

@@ -12,7 +12,14 @@ from gateway.tracking.store import StoreError, TrackingStore
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 
-__all__ = ["STORE", "StoreError", "install", "install_artifacts_only", "store_from_uri"]
+__all__ = [
+    "STORE",
+    "StoreError",
+    "TrackingStore",
+    "install",
+    "install_artifacts_only",
+    "store_from_uri",
+]
 
 
 def store_from_uri(uri: str, default_artifact_root: str, *, create: bool = True) -> TrackingStore:

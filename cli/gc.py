@@ -1,0 +1,152 @@
+"""`artgw gc`: remove deleted runs for good: their artifacts, their emptied folder, their rows."""
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import click
+
+from cli.options import load_options_file, options_for, parse_storage_options
+from gateway.errors import ApiError
+from gateway.tracking import StoreError, TrackingStore, store_from_uri
+from gateway.tracking.gc import (
+    Area,
+    ArtifactsServer,
+    Destination,
+    Freed,
+    GcFailed,
+    GcRefused,
+    Plan,
+    make_plan,
+    remove_artifacts,
+)
+from gateway.tracking.store import RunInfo
+
+_DURATION = re.compile(
+    r"(?:(?P<d>[\d.]+)d)?(?:(?P<h>[\d.]+)h)?(?:(?P<m>[\d.]+)m)?(?:(?P<s>[\d.]+)s)?"
+)
+_UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
+
+
+def parse_duration(text: str) -> int:
+    """`1d2h3m4s` (any part optional, floats allowed) -> milliseconds."""
+    match = _DURATION.fullmatch(text.strip())
+    if not text.strip() or not match or not any(match.groupdict().values()):
+        raise click.BadParameter(f"expected e.g. 1d2h3m4s, got {text!r}", param_hint="--older-than")
+    try:
+        return int(sum(float(v) * _UNIT_MS[k] for k, v in match.groupdict().items() if v))
+    except ValueError:
+        raise click.BadParameter(f"not a duration: {text!r}", param_hint="--older-than") from None
+
+
+def id_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@click.command()
+@options_for("artifacts_destination", "storage_option", "storage_options_file", "backend_store_uri")
+@click.option("--run-ids", default="", help="Comma-separated ids of deleted runs: only these go.")
+@click.option(
+    "--experiment-ids",
+    default="",
+    help="Comma-separated ids of deleted experiments: they go with all their deleted runs.",
+)
+@click.option(
+    "--older-than",
+    default="",
+    help="Only what was deleted longer ago than this, e.g. 1d2h3m4s (floats allowed).",
+)
+@click.option(
+    "--tracking-uri",
+    default="",
+    envvar="ARTGW_TRACKING_URI",
+    help="Delete through the artifacts server each run's URI names (its HTTP DELETE), as in the "
+    "split setup, instead of directly in --artifacts-destination; mlflow-artifacts: URIs "
+    "resolve against this URI.",
+)
+@click.pass_context
+def gc(ctx: click.Context, **values: Any) -> None:
+    """Remove deleted runs for good: their artifacts, their emptied run folder, then their rows.
+
+    With neither --run-ids nor --experiment-ids, every deleted run and deleted experiment goes.
+    A run or experiment named explicitly that is not deleted stops gc before anything is
+    removed. A run whose artifact folder is already gone is fine.
+    """
+    source = ctx.get_parameter_source("artifacts_destination")
+    if values["tracking_uri"] and source == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("Give either --artifacts-destination or --tracking-uri, not both.")
+    threshold = None
+    if values["older_than"]:
+        threshold = int(time.time() * 1000) - parse_duration(values["older_than"])
+    store = store_from_uri(values["backend_store_uri"], "mlflow-artifacts:/", create=False)
+    try:
+        failures = asyncio.run(collect(store, _area(values), values, threshold))
+    except (GcRefused, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if failures:
+        raise SystemExit(1)
+
+
+def _area(values: dict[str, Any]) -> Area:
+    if values["tracking_uri"]:
+        return ArtifactsServer(values["tracking_uri"])
+    options = load_options_file(values["storage_options_file"])
+    options.update(parse_storage_options(values["storage_option"]))
+    return Destination(values["artifacts_destination"], options)
+
+
+async def collect(
+    store: TrackingStore, area: Area, values: dict[str, Any], threshold: int | None
+) -> int:
+    """Carry out the plan; return how many runs had to be kept."""
+    await store.open()
+    try:
+        plan = await make_plan(
+            store, id_list(values["run_ids"]), id_list(values["experiment_ids"]), threshold
+        )
+        for run_id in plan.missing:
+            click.echo(f"Run {run_id} does not exist (collected already?); nothing to do.")
+        async with area:
+            freed, kept = await _remove_runs(store, area, plan)
+        kept_experiments = await _remove_experiments(store, plan, {r.experiment_id for r in kept})
+    finally:
+        await store.close()
+    click.echo(
+        f"Freed {len(plan.runs) - len(kept)} run(s), {freed.files} file(s), {freed.bytes} bytes"
+        + (f"; kept {len(kept)} run(s) that failed." if kept else ".")
+    )
+    return len(kept) + kept_experiments
+
+
+async def _remove_runs(store: TrackingStore, area: Area, plan: Plan) -> tuple[Freed, list[RunInfo]]:
+    total, kept = Freed(), []
+    for run in plan.runs:
+        try:
+            freed = await remove_artifacts(area, run)
+        except (GcFailed, OSError) as exc:
+            click.echo(f"Run {run.run_id} kept: {exc}", err=True)
+            kept.append(run)
+            continue
+        await store.hard_delete_run(run.run_id)
+        total = Freed(total.files + freed.files, total.bytes + freed.bytes)
+        click.echo(
+            f"Run {run.run_id} permanently deleted: {freed.files} file(s), {freed.bytes} bytes."
+        )
+    return total, kept
+
+
+async def _remove_experiments(store: TrackingStore, plan: Plan, kept: set[str]) -> int:
+    """Hard-delete the planned experiments whose runs all went; return how many stayed."""
+    stayed = 0
+    for experiment in plan.experiments:
+        try:
+            if experiment.experiment_id in kept:
+                raise GcFailed("some of its runs had to be kept")
+            await store.hard_delete_experiment(experiment.experiment_id)
+        except (GcFailed, ApiError) as exc:
+            click.echo(f"Experiment {experiment.experiment_id} kept: {exc}", err=True)
+            stayed += 1
+            continue
+        click.echo(f"Experiment {experiment.experiment_id} permanently deleted.")
+    return stayed

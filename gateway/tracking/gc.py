@@ -1,0 +1,256 @@
+"""Garbage collection of deleted runs: what may go (checked before anything is touched), and
+removing a run's artifacts directly in the destination or through an artifacts server.
+
+Only runs in the deleted stage are collected. A run whose artifact folder is already gone is
+fine; the emptied `<run id>/` folder is removed too. A run's rows go only after its artifacts did.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from backends import Backend, Entry, confine, open_destination
+from gateway.errors import NotFound
+from gateway.tracking import uris
+from gateway.tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
+
+ARTIFACTS_DIR = "artifacts"
+
+
+class GcRefused(Exception):
+    """Nothing was deleted: the request names something gc must not touch."""
+
+
+class GcFailed(Exception):
+    """One run's artifacts could not be removed; its rows were kept so that gc can retry."""
+
+
+@dataclass
+class Plan:
+    runs: list[RunInfo] = field(default_factory=list)
+    experiments: list[Experiment] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """Run ids asked for that do not exist (any more): nothing to do for them."""
+
+
+@dataclass(frozen=True)
+class Freed:
+    files: int = 0
+    bytes: int = 0
+
+
+# -- what to collect ---------------------------------------------------------------------------
+
+
+async def make_plan(
+    store: TrackingStore,
+    run_ids: list[str],
+    experiment_ids: list[str],
+    threshold_ms: int | None,
+) -> Plan:
+    """Runs and experiments to remove. Explicit ids that are not deleted (or too recent) refuse
+    the whole request. With no ids at all: every deleted run and experiment (old enough)."""
+    plan = Plan()
+    for run_id in run_ids:
+        run = await _explicit_run(store, run_id, threshold_ms)
+        if run is None:
+            plan.missing.append(run_id)
+        else:
+            plan.runs.append(run)
+    if experiment_ids:
+        plan.experiments = [
+            await _explicit_experiment(store, e, threshold_ms) for e in experiment_ids
+        ]
+    elif not run_ids:
+        plan.runs = [
+            r for r in await store.deleted_runs() if _old_enough(r.deleted_time, threshold_ms)
+        ]
+        plan.experiments = await _deleted_experiments(store, threshold_ms)
+    if plan.experiments:
+        ids = [e.experiment_id for e in plan.experiments]
+        plan.runs.extend(await store.deleted_runs(ids))
+    plan.runs = list({run.run_id: run for run in plan.runs}.values())
+    return plan
+
+
+def _old_enough(time_ms: int | None, threshold_ms: int | None) -> bool:
+    return threshold_ms is None or (time_ms or 0) < threshold_ms
+
+
+async def _explicit_run(
+    store: TrackingStore, run_id: str, threshold_ms: int | None
+) -> RunInfo | None:
+    try:
+        info = (await store.get_run(run_id)).info
+    except NotFound:
+        return None
+    if info.lifecycle_stage != DELETED:
+        raise GcRefused(
+            f"Run {run_id} is active: gc only removes runs in the deleted stage. Delete the run "
+            "first (MlflowClient().delete_run), or leave it out."
+        )
+    if not _old_enough(info.deleted_time, threshold_ms):
+        raise GcRefused(f"Run {run_id} was deleted more recently than --older-than.")
+    return info
+
+
+async def _explicit_experiment(
+    store: TrackingStore, experiment_id: str, threshold_ms: int | None
+) -> Experiment:
+    try:
+        experiment = await store.get_experiment(experiment_id)
+    except NotFound:
+        raise GcRefused(f"Experiment {experiment_id} does not exist.") from None
+    if experiment.lifecycle_stage != DELETED:
+        raise GcRefused(
+            f"Experiment {experiment_id} is active: gc only removes deleted experiments."
+        )
+    if not _old_enough(experiment.last_update_time, threshold_ms):
+        raise GcRefused(f"Experiment {experiment_id} was deleted more recently than --older-than.")
+    return experiment
+
+
+async def _deleted_experiments(store: TrackingStore, threshold_ms: int | None) -> list[Experiment]:
+    found: list[Experiment] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await store.search_experiments(Search(ViewType.DELETED_ONLY, offset=offset))
+        found.extend(e for e in page.items if _old_enough(e.last_update_time, threshold_ms))
+        offset = page.next_offset
+    return found
+
+
+# -- where the artifacts are -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Location:
+    """A folder of an artifacts destination: `rel` inside it, reached through `base` (an
+    artifacts server's `.../api/2.0`) or directly when `base` is ''."""
+
+    base: str
+    rel: str
+
+
+class Destination:
+    """Deletes straight in the artifacts destination, through the backends layer."""
+
+    def __init__(self, url: str, storage_options: dict[str, Any]) -> None:
+        self.backend: Backend = open_destination(url, storage_options)
+
+    async def __aenter__(self) -> "Destination":
+        await self.backend.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.backend.close()
+
+    def locate(self, artifact_uri: str) -> Location | None:
+        rel = uris.destination_path(artifact_uri)
+        return None if rel is None else Location("", rel)
+
+    async def list(self, where: Location) -> list[Entry]:
+        try:
+            return await self.backend.list_dir(where.rel)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    async def delete(self, where: Location) -> None:
+        await self.backend.delete(where.rel)
+
+
+class ArtifactsServer:
+    """Deletes through the mlflow-artifacts REST API of the server each run's URI names."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "ArtifactsServer":
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
+        self.session = aiohttp.ClientSession(timeout=timeout)
+        return self
+
+    async def __aexit__(
+        self, kind: type | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    def locate(self, artifact_uri: str) -> Location | None:
+        base = uris.service_base(artifact_uri, self.tracking_uri)
+        rel = uris.destination_path(artifact_uri)
+        return None if base is None or rel is None else Location(base, rel)
+
+    async def list(self, where: Location) -> list[Entry]:
+        url = f"{where.base}/mlflow-artifacts/artifacts"
+        body = await self._call("GET", url, params={"path": where.rel})
+        return [
+            Entry(f["path"].rpartition("/")[2], bool(f.get("is_dir")), int(f.get("file_size", 0)))
+            for f in body.get("files", [])
+        ]
+
+    async def delete(self, where: Location) -> None:
+        await self._call("DELETE", f"{where.base}/mlflow-artifacts/artifacts/{quote(where.rel)}")
+
+    async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        assert self.session is not None
+        try:
+            async with self.session.request(method, url, **kwargs) as response:
+                if response.status >= 400:
+                    text = (await response.text())[:300]
+                    raise GcFailed(f"{method} {url} answered {response.status}: {text}")
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise GcFailed(f"{method} {url} failed: {exc}") from exc
+        return body if isinstance(body, dict) else {}
+
+
+Area = Destination | ArtifactsServer
+
+
+# -- removing one run --------------------------------------------------------------------------
+
+
+async def remove_artifacts(area: Area, run: RunInfo) -> Freed:
+    """Delete the run's artifacts folder, then its emptied `<run id>/` folder."""
+    where = _run_location(area, run)
+    freed = await _measure(area, where)
+    await area.delete(where)
+    run_folder = Location(where.base, where.rel.rpartition("/")[0])
+    if not await area.list(run_folder):
+        await area.delete(run_folder)
+    return freed
+
+
+def _run_location(area: Area, run: RunInfo) -> Location:
+    where = area.locate(run.artifact_uri)
+    if where is None:
+        raise GcFailed(
+            f"its artifact URI {run.artifact_uri} is not served by an artifacts destination; "
+            "remove those files yourself"
+        )
+    if not where.rel.endswith(f"{run.run_id}/{ARTIFACTS_DIR}"):
+        raise GcFailed(f"its artifact URI {run.artifact_uri} does not end in <run id>/artifacts")
+    try:
+        return Location(where.base, confine(where.rel))
+    except ValueError:
+        raise GcFailed(f"its artifact URI {run.artifact_uri} names an unsafe path") from None
+
+
+async def _measure(area: Area, where: Location) -> Freed:
+    files = size = 0
+    pending = [where.rel]
+    while pending:
+        folder = pending.pop()
+        entries: Iterable[Entry] = await area.list(Location(where.base, folder))
+        for entry in entries:
+            if entry.is_dir:
+                pending.append(f"{folder}/{entry.name}")
+            else:
+                files, size = files + 1, size + entry.size
+    return Freed(files, size)
