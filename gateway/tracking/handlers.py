@@ -155,7 +155,7 @@ async def create_run(request: web.Request) -> web.Response:
     run = await store_of(request).create_run(
         experiment_id=fields.get("experiment_id") or DEFAULT_EXPERIMENT_ID,
         user_id=fields.get("user_id", ""),
-        start_time=fields.get("start_time") or now_ms(),
+        start_time=fields.get("start_time", now_ms()),
         run_name=fields.get("run_name") or None,
         tags=fields.get("tags", []),
     )

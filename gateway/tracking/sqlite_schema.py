@@ -48,7 +48,8 @@ SCHEMA_V1 = (
         end_time INTEGER,
         artifact_uri TEXT NOT NULL,
         lifecycle_stage TEXT NOT NULL,
-        deleted_time INTEGER)""",
+        deleted_time INTEGER,
+        deleted_with_experiment INTEGER NOT NULL DEFAULT 0)""",
     "CREATE INDEX runs_by_experiment ON runs (experiment_id, start_time)",
     """CREATE TABLE params (
         run_id TEXT NOT NULL REFERENCES runs ON DELETE CASCADE,

@@ -305,7 +305,7 @@ def _delete_experiment(c: Conn, experiment_id: str) -> None:
         (DELETED, now, key),
     )
     c.execute(
-        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? "
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, deleted_with_experiment = 1 "
         "WHERE experiment_id = ? AND lifecycle_stage = ?",
         (DELETED, now, key, ACTIVE),
     )
@@ -313,12 +313,11 @@ def _delete_experiment(c: Conn, experiment_id: str) -> None:
 
 def _restore_experiment(c: Conn, experiment_id: str) -> None:
     """Restore the experiment and the runs deleted with it (not those deleted before)."""
-    experiment = _experiment(c, experiment_id, (DELETED,))
-    key = int(experiment.experiment_id)
+    key = int(_experiment(c, experiment_id, (DELETED,)).experiment_id)
     c.execute(
-        "UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL "
-        "WHERE experiment_id = ? AND lifecycle_stage = ? AND deleted_time >= ?",
-        (ACTIVE, key, DELETED, experiment.last_update_time),
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL, deleted_with_experiment = 0 "
+        "WHERE experiment_id = ? AND deleted_with_experiment = 1",
+        (ACTIVE, key),
     )
     c.execute(
         "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
@@ -387,7 +386,7 @@ def _create_run(
     run_id = uuid.uuid4().hex
     artifact_uri = uris.append_path(experiment.artifact_location, run_id, "artifacts")
     c.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, ?, NULL)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, 'RUNNING', ?, NULL, ?, ?, NULL, 0)",
         (run_id, int(experiment.experiment_id), name, user_id, start_time, artifact_uri, ACTIVE),
     )
     _upsert_tags(c, run_id, [*tags, Tag(RUN_NAME_TAG, name)])
@@ -410,7 +409,8 @@ def _update_run(
 def _set_run_stage(c: Conn, run_id: str, stage: str, deleted_time: int | None) -> None:
     _run_info(c, run_id)
     c.execute(
-        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_id = ?",
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, deleted_with_experiment = 0 "
+        "WHERE run_id = ?",
         (stage, deleted_time, run_id),
     )
 
