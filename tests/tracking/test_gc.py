@@ -1,0 +1,201 @@
+"""`artgw gc` on a prepared store and destination: what it removes, keeps, refuses and reports."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+from gateway.errors import NotFound
+from gateway.tracking.sqlite_store import SqliteStore
+from gateway.tracking.store import RunInfo
+
+ROOT = "mlflow-artifacts:/"
+T = TypeVar("T")
+
+
+class World:
+    """A store file and a destination folder, with runs whose artifacts are on disk."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.db = tmp_path / "t.db"
+        self.dest = tmp_path / "mlartifacts"
+        self.store = SqliteStore(str(self.db), ROOT)
+
+    def run(self, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+        """Open the store, await `work(store)`, close it: the test thread has no loop."""
+
+        async def opened() -> T:
+            await self.store.open()
+            try:
+                return await work(self.store)
+            finally:
+                await self.store.close()
+
+        return asyncio.run(opened())
+
+    def new_run(self, experiment_id: str = "0", files: int = 2, deleted: bool = True) -> RunInfo:
+        run = self.run(lambda s: s.create_run(experiment_id, "u", 1, None, []))
+        folder = self.dest / run.info.artifact_uri.removeprefix(ROOT)
+        (folder / "sub").mkdir(parents=True)
+        for i in range(files):
+            (folder / ("sub" if i % 2 else "") / f"f{i}.bin").write_bytes(b"x" * (10 + i))
+        if deleted:
+            self.run(lambda s: s.delete_run(run.info.run_id))
+        return run.info
+
+    def exists(self, run: RunInfo) -> bool:
+        try:
+            self.run(lambda s: s.get_run(run.run_id))
+        except NotFound:
+            return False
+        return True
+
+    def folder(self, run: RunInfo) -> Path:
+        return self.dest / run.artifact_uri.removeprefix(ROOT).rpartition("/")[0]
+
+    def gc(self, *args: str) -> tuple[int, str, str]:
+        options = ["--backend-store-uri", f"sqlite:///{self.db}"]
+        options += ["--artifacts-destination", str(self.dest)]
+        result = CliRunner().invoke(main, ["gc", *options, *args])
+        return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    return World(tmp_path)
+
+
+def test_only_the_named_run_goes(world: World) -> None:
+    gone, other, active = world.new_run(), world.new_run(), world.new_run(deleted=False)
+    code, out, err = world.gc("--run-ids", gone.run_id)
+    assert code == 0, err
+    assert f"Run {gone.run_id} permanently deleted: 2 file(s), 21 bytes." in out
+    assert "Freed 1 run(s), 2 file(s), 21 bytes." in out
+    assert not world.folder(gone).exists() and not world.exists(gone)
+    assert world.folder(other).is_dir() and world.exists(other)
+    assert world.folder(active).is_dir() and world.exists(active)
+
+
+def test_an_active_run_is_refused_and_nothing_is_deleted(world: World) -> None:
+    gone, active = world.new_run(), world.new_run(deleted=False)
+    code, _, err = world.gc("--run-ids", f"{gone.run_id},{active.run_id}")
+    assert code == 1
+    assert f"Run {active.run_id} is active" in err and "deleted stage" in err
+    assert world.folder(gone).is_dir() and world.exists(gone)
+
+
+def test_a_missing_artifact_folder_is_fine(world: World) -> None:
+    run = world.new_run()
+    for path in sorted(world.folder(run).rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    world.folder(run).rmdir()
+    code, out, err = world.gc("--run-ids", run.run_id)
+    assert (code, err) == (0, "")
+    assert "Freed 1 run(s), 0 file(s), 0 bytes." in out
+    assert not world.exists(run)
+
+
+def test_a_run_folder_holding_more_than_artifacts_stays(world: World) -> None:
+    run = world.new_run()
+    (world.folder(run) / "notes.txt").write_text("mine")
+    assert world.gc("--run-ids", run.run_id)[0] == 0
+    assert sorted(p.name for p in world.folder(run).iterdir()) == ["notes.txt"]
+
+
+def test_gc_is_idempotent(world: World) -> None:
+    run = world.new_run()
+    assert world.gc("--run-ids", run.run_id)[0] == 0
+    code, out, _ = world.gc("--run-ids", run.run_id)
+    assert code == 0
+    assert f"Run {run.run_id} does not exist" in out
+    assert "Freed 0 run(s)" in out
+
+
+def test_without_ids_every_deleted_run_and_experiment_goes(world: World) -> None:
+    experiment_id = world.run(lambda s: s.create_experiment("e", None, []))
+    in_experiment = world.new_run(experiment_id, deleted=False)
+    world.run(lambda s: s.delete_experiment(experiment_id))
+    runs = [world.new_run(), world.new_run()]
+    active = world.new_run(deleted=False)
+    code, out, err = world.gc()
+    assert code == 0, err
+    assert "Freed 3 run(s), 6 file(s), 63 bytes." in out
+    assert f"Experiment {experiment_id} permanently deleted." in out
+    assert not any(world.exists(r) for r in [in_experiment, *runs])
+    assert world.exists(active)
+    assert world.run(lambda s: s.get_experiment_by_name("e")) is None
+
+
+def test_experiment_ids_take_their_deleted_runs(world: World) -> None:
+    experiment_id = world.run(lambda s: s.create_experiment("e", None, []))
+    runs = [world.new_run(experiment_id, deleted=False) for _ in range(2)]
+    elsewhere = world.new_run()
+    world.run(lambda s: s.delete_experiment(experiment_id))
+    code, _out, err = world.gc("--experiment-ids", experiment_id)
+    assert code == 0, err
+    assert not any(world.exists(r) for r in runs)
+    assert world.exists(elsewhere)
+
+
+def test_an_active_experiment_is_refused(world: World) -> None:
+    world.new_run()
+    code, _, err = world.gc("--experiment-ids", "0")
+    assert code == 1 and "Experiment 0 is active" in err
+    code, _, err = world.gc("--experiment-ids", "77")
+    assert code == 1 and "Experiment 77 does not exist" in err
+
+
+def test_older_than(world: World) -> None:
+    old, recent = world.new_run(), world.new_run()
+    hour_ago = int(time.time() * 1000) - 3_600_000
+    world.run(lambda s: _set_deleted_time(s, old.run_id, hour_ago))
+    code, _out, _ = world.gc("--older-than", "30m")
+    assert code == 0
+    assert not world.exists(old) and world.exists(recent)
+    code, _, err = world.gc("--older-than", "1d", "--run-ids", recent.run_id)
+    assert code == 1 and "more recently than --older-than" in err
+
+
+async def _set_deleted_time(store: SqliteStore, run_id: str, when: int) -> None:
+    await store._write(
+        lambda c: c.execute("UPDATE runs SET deleted_time = ? WHERE run_id = ?", (when, run_id))
+    )
+
+
+def test_a_location_outside_the_destination_is_kept(world: World, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    experiment_id = world.run(lambda s: s.create_experiment("e", str(elsewhere), []))
+    run = world.run(lambda s: s.create_run(experiment_id, "u", 1, None, []))
+    world.run(lambda s: s.delete_run(run.info.run_id))
+    code, _out, err = world.gc("--run-ids", run.info.run_id)
+    assert code == 1
+    assert f"Run {run.info.run_id} kept" in err and "not served by an artifacts destination" in err
+    assert world.exists(run.info)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--older-than", "1x"], "--older-than"),
+        (["--older-than", ""], None),
+        (["--tracking-uri", "http://h", "--artifacts-destination", "x"], "not both"),
+    ],
+)
+def test_usage_errors(world: World, args: list[str], message: str | None) -> None:
+    world.run(lambda s: s.get_experiment("0"))  # create the file
+    result = CliRunner().invoke(main, ["gc", "--backend-store-uri", f"sqlite:///{world.db}", *args])
+    if message is None:
+        assert result.exit_code == 0
+    else:
+        assert result.exit_code == 2 and message in result.stderr
+
+
+def test_a_missing_store_is_an_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["gc", "--backend-store-uri", str(tmp_path / "none.db")])
+    assert result.exit_code == 1 and "No tracking database" in result.stderr
+    assert not (tmp_path / "none.db").exists()
