@@ -7,7 +7,7 @@ from aiohttp import web
 from gateway.settings import Settings
 from gateway.tracking.keys import STORE
 from gateway.tracking.routes import artifacts_only_routes, routes
-from gateway.tracking.sqlite_store import SqliteStore, path_from_uri
+from gateway.tracking.sqlite_store import SqliteStore
 from gateway.tracking.store import StoreError, TrackingStore
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
@@ -31,7 +31,7 @@ def store_from_uri(uri: str, default_artifact_root: str, *, create: bool = True)
         raise StoreError(
             f"Unsupported --backend-store-uri {uri!r}: use sqlite:///path.db or a path"
         )
-    return SqliteStore(path_from_uri(uri), default_artifact_root, create=create)
+    return SqliteStore(uri, default_artifact_root, create=create)
 
 
 def install(app: web.Application, settings: Settings) -> None:

@@ -47,16 +47,22 @@ CHUNK = 500
 
 
 def path_from_uri(uri: str) -> str:
-    """`sqlite:///rel.db`, `sqlite:////abs.db`, or a plain path: a directory gets mlflow.db."""
+    """`sqlite:///rel.db`, `sqlite:////abs.db`, or a plain path: a directory gets mlflow.db.
+
+    Looks at the filesystem: call it off the event loop."""
     if uri.startswith("sqlite:"):
-        path = unquote(urlsplit(uri).path)
-        path = path[1:] if path.startswith("/") else path
-        if path in ("", ":memory:"):
-            raise StoreError("An in-memory SQLite store cannot be shared; give a file path")
-        return os.path.abspath(path)
+        return os.path.abspath(_sqlite_path(uri))
     if os.path.isfile(uri) or uri.endswith((".db", ".sqlite", ".sqlite3")):
         return os.path.abspath(uri)
     return os.path.join(os.path.abspath(uri), DEFAULT_FILE)
+
+
+def _sqlite_path(uri: str) -> str:
+    path = unquote(urlsplit(uri).path)
+    path = path[1:] if path.startswith("/") else path
+    if path in ("", ":memory:"):
+        raise StoreError("An in-memory SQLite store cannot be shared; give a file path")
+    return path
 
 
 def now_ms() -> int:
@@ -64,9 +70,13 @@ def now_ms() -> int:
 
 
 class SqliteStore(TrackingStore):
-    def __init__(self, path: str, default_artifact_root: str, *, create: bool = True) -> None:
-        self.path = path
-        self.default_root = uris.resolve_if_local(default_artifact_root)
+    def __init__(self, uri: str, default_artifact_root: str, *, create: bool = True) -> None:
+        """`uri` is a --backend-store-uri; it is resolved to a file when the store opens."""
+        if uri.startswith("sqlite:"):
+            _sqlite_path(uri)  # refuse in-memory stores now, not at start-up
+        self.uri = uri
+        self.path = ""
+        self.default_root = default_artifact_root
         self.create = create
         self._local = threading.local()
         self._connections: list[Conn] = []
@@ -79,9 +89,12 @@ class SqliteStore(TrackingStore):
     async def open(self) -> None:
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="artgw-sqlite-write")
         self._readers = ThreadPoolExecutor(READERS, thread_name_prefix="artgw-sqlite-read")
-        await self._run(
-            self._writer, lambda: ensure_schema(self._conn(), self.default_root, self.path)
-        )
+        await self._run(self._writer, self._start)
+
+    def _start(self) -> None:
+        self.path = path_from_uri(self.uri)
+        self.default_root = uris.resolve_if_local(self.default_root)
+        ensure_schema(self._conn(), self.default_root, self.path)
 
     async def close(self) -> None:
         for pool in (self._writer, self._readers):
@@ -252,6 +265,7 @@ def _create_experiment(
     c: Conn, name: str, location: str | None, tags: list[Tag], default_root: str
 ) -> str:
     _check_name_free(c, name)
+    location = uris.resolve_if_local(location) if location else None
     now = now_ms()
     cursor = c.execute(
         "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, "

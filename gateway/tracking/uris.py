@@ -35,18 +35,20 @@ def append_path(uri: str, *parts: str) -> str:
 
 
 def resolve_if_local(uri: str) -> str:
-    """A relative local path becomes absolute (against the server's working directory)."""
+    """A relative local path becomes absolute (against the server's working directory).
+
+    Reads the working directory: call it off the event loop."""
     if scheme_of(uri) or os.path.isabs(uri):
         return uri
     return os.path.abspath(uri)
 
 
 def validate_location(location: str, default_root: str) -> str:
-    """Check an explicit `artifact_location`; return it as it will be stored."""
+    """Check an explicit `artifact_location` (the store makes a relative local path absolute)."""
     reason = _location_problem(location, default_root)
     if reason:
         raise InvalidParameter(f"Invalid value for parameter 'artifact_location': {reason}")
-    return resolve_if_local(location)
+    return location
 
 
 def _location_problem(location: str, default_root: str) -> str | None:

@@ -8,6 +8,7 @@ from gateway.errors import InvalidParameter
 from gateway.tracking.uris import (
     append_path,
     destination_path,
+    resolve_if_local,
     service_base,
     validate_location,
 )
@@ -74,8 +75,12 @@ def test_valid_locations(location: str) -> None:
     assert validate_location(location, SEED_ROOT) == location
 
 
-def test_relative_local_location_becomes_absolute() -> None:
-    assert validate_location("rel/dir", SEED_ROOT) == str(Path.cwd() / "rel/dir")
+@pytest.mark.parametrize(
+    ("uri", "resolved"),
+    [("rel/dir", "{cwd}/rel/dir"), ("/abs", "/abs"), ("s3://b/rel", "s3://b/rel")],
+)
+def test_only_relative_local_paths_are_made_absolute(uri: str, resolved: str) -> None:
+    assert resolve_if_local(uri) == resolved.format(cwd=Path.cwd())
 
 
 @pytest.mark.parametrize(
