@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli.options import load_options_file, options_for, parse_storage_options
+from cli.options import options_for, storage_options
 from gateway.errors import ApiError
 from gateway.tracking import StoreError, TrackingStore, store_from_uri
 from gateway.tracking.gc import (
@@ -91,9 +91,7 @@ def gc(ctx: click.Context, **values: Any) -> None:
 def _area(values: dict[str, Any]) -> Area:
     if values["tracking_uri"]:
         return ArtifactsServer(values["tracking_uri"])
-    options = load_options_file(values["storage_options_file"])
-    options.update(parse_storage_options(values["storage_option"]))
-    return Destination(values["artifacts_destination"], options)
+    return Destination(values["artifacts_destination"], storage_options(dict(values)))
 
 
 async def collect(

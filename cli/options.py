@@ -17,13 +17,11 @@ LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 def setting_options(command: F) -> F:
     """Decorate `command` with one click option per row of the settings table."""
-    for setting in reversed(SETTINGS):
-        command = _option(setting)(command)
-    return command
+    return options_for(*(setting.name for setting in SETTINGS))(command)
 
 
 def options_for(*names: str) -> Callable[[F], F]:
-    """Decorate a command other than serve with the options of just these settings."""
+    """Decorate `command` with the options of just these settings, in the table's order."""
     rows = [setting for setting in SETTINGS if setting.name in names]
 
     def decorate(command: F) -> F:
@@ -49,15 +47,20 @@ def build_settings(values: dict[str, Any]) -> Settings:
     values = dict(values)
     server_opts = values.pop("gunicorn_opts") + " " + values.pop("uvicorn_opts")
     values.update(parse_server_opts(server_opts, values))
-    options = load_options_file(values.pop("storage_options_file"))
-    options.update(parse_storage_options(values.pop("storage_option")))
-    values["storage_options"] = options
+    values["storage_options"] = storage_options(values)
     values["log_level"] = values["log_level"].lower()
     if values["log_level"] not in LOG_LEVELS:
         raise click.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
     if values["workers"] <= 0:
         values["workers"] = default_workers()
     return Settings(**values)
+
+
+def storage_options(values: dict[str, Any]) -> dict[str, Any]:
+    """The file of --storage-options-file, overridden by each --storage-option (both popped)."""
+    options = load_options_file(values.pop("storage_options_file"))
+    options.update(parse_storage_options(values.pop("storage_option")))
+    return options
 
 
 def parse_server_opts(text: str, current: dict[str, Any]) -> dict[str, Any]:

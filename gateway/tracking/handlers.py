@@ -1,7 +1,5 @@
 """Handlers of the tracking REST API: parse the request, call the store, answer MLflow's JSON."""
 
-import time
-
 from aiohttp import web
 
 from gateway.artifacts import json_response
@@ -18,6 +16,7 @@ from gateway.tracking.store import (
     Tag,
     TrackingStore,
     ViewType,
+    now_ms,
 )
 from gateway.tracking.validation import (
     Schema,
@@ -65,10 +64,6 @@ SEARCH_FIELDS: Schema = {
 
 def store_of(request: web.Request) -> TrackingStore:
     return request.app[STORE]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 async def run_fields(request: web.Request, schema: Schema) -> dict:

@@ -4,9 +4,13 @@ Only fixed column names and the parser's fixed operators are pasted into SQL; ev
 every metric/param/tag key is a bound parameter.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from gateway.tracking.store import Clause, Order
+from gateway.tracking.store import Clause, Order, Page
+
+T = TypeVar("T")
 
 OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE"})
 
@@ -102,3 +106,15 @@ def order_by(orders: tuple[Order, ...], entity: Entity) -> tuple[str, list[objec
         terms.append(f"{expression} {direction} NULLS LAST")
     terms.append(entity.default_order)
     return " ORDER BY " + ", ".join(terms), params
+
+
+def marks(values: Iterable[object]) -> str:
+    """`?, ?, ?` for an `IN (...)` list of these values."""
+    return ", ".join("?" for _ in values)
+
+
+def page(items: list[T], max_results: int, offset: int) -> Page[T]:
+    """`items` were fetched with one row more than asked: that row tells whether more follow."""
+    if len(items) > max_results:
+        return Page(items[:max_results], offset + max_results)
+    return Page(items)

@@ -4,6 +4,7 @@ A store raises the gateway's `ApiError`s (`NotFound`, `AlreadyExists`, `InvalidP
 handler never translates. Implementations: `SqliteStore` (sqlite_store.py); PostgreSQL later.
 """
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -18,6 +19,10 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
 
 T = TypeVar("T")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class StoreError(Exception):

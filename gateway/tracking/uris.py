@@ -10,6 +10,7 @@ import os
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from backends.registry import scheme_of
 from gateway.errors import InvalidParameter
 
 MAX_LOCATION_CHARS = 2048
@@ -17,11 +18,6 @@ PROXY_SCHEME = "mlflow-artifacts"
 PROXY_MARKER = "/mlflow-artifacts/artifacts"
 HOST_ADDRESSED = frozenset({"http", "https", PROXY_SCHEME, "ftp", "sftp", "hdfs"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def scheme_of(uri: str) -> str:
-    scheme = urlsplit(uri).scheme.lower()
-    return "" if len(scheme) <= 1 else scheme  # a Windows drive letter is no scheme
 
 
 def append_path(uri: str, *parts: str) -> str:

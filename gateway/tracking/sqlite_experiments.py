@@ -1,0 +1,135 @@
+"""SQL of experiments and their tags, run by `SqliteStore` inside its transactions."""
+
+import sqlite3
+from collections.abc import Iterable
+
+from gateway.errors import AlreadyExists, InvalidParameter, NotFound
+from gateway.tracking import sqlite_query, uris
+from gateway.tracking.store import ACTIVE, DELETED, Experiment, Page, Search, Tag, now_ms
+
+Conn = sqlite3.Connection
+
+
+def key_of(experiment_id: str) -> int | None:
+    text = str(experiment_id)
+    return int(text) if text.isdigit() and len(text) < 19 else None
+
+
+def get(c: Conn, experiment_id: str, stages: Iterable[str] = (ACTIVE, DELETED)) -> Experiment:
+    key = key_of(experiment_id)
+    row = c.execute("SELECT * FROM experiments WHERE experiment_id = ?", (key,)).fetchone()
+    if row is None or row["lifecycle_stage"] not in stages:
+        stage = "" if set(stages) == {ACTIVE, DELETED} else f"{next(iter(stages))} "
+        raise NotFound(f"No {stage}Experiment with id={experiment_id} exists")
+    return _to_experiment(c, row)
+
+
+def _to_experiment(c: Conn, row: sqlite3.Row) -> Experiment:
+    tags = c.execute(
+        "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
+        (row["experiment_id"],),
+    )
+    return Experiment(
+        experiment_id=str(row["experiment_id"]),
+        name=row["name"],
+        artifact_location=row["artifact_location"],
+        lifecycle_stage=row["lifecycle_stage"],
+        creation_time=row["creation_time"],
+        last_update_time=row["last_update_time"],
+        tags=tuple(Tag(key, value) for key, value in tags),
+    )
+
+
+def by_name(c: Conn, name: str) -> Experiment | None:
+    row = c.execute("SELECT * FROM experiments WHERE name = ?", (name,)).fetchone()
+    return None if row is None else _to_experiment(c, row)
+
+
+def _check_name_free(c: Conn, name: str) -> None:
+    if c.execute("SELECT 1 FROM experiments WHERE name = ?", (name,)).fetchone():
+        raise AlreadyExists(f"Experiment(name={name}) already exists.")
+
+
+def create(c: Conn, name: str, location: str | None, tags: list[Tag], default_root: str) -> str:
+    _check_name_free(c, name)
+    location = uris.resolve_if_local(location) if location else None
+    now = now_ms()
+    cursor = c.execute(
+        "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, "
+        "last_update_time) VALUES (?, ?, ?, ?, ?)",
+        (name, location or "", ACTIVE, now, now),
+    )
+    experiment_id = str(cursor.lastrowid)
+    if not location:
+        location = uris.append_path(default_root, experiment_id)
+        c.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (location, cursor.lastrowid),
+        )
+    c.executemany(
+        "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
+        [(cursor.lastrowid, tag.key, tag.value) for tag in tags],
+    )
+    return experiment_id
+
+
+def search(c: Conn, query: Search) -> Page[Experiment]:
+    entity = sqlite_query.EXPERIMENTS
+    where, params = sqlite_query.where(query.clauses, entity)
+    order, order_params = sqlite_query.order_by(query.order_by, entity)
+    stages = query.view.stages
+    rows = c.execute(
+        f"SELECT e.* FROM experiments e WHERE e.lifecycle_stage IN ({sqlite_query.marks(stages)})"
+        f"{where}{order} LIMIT ? OFFSET ?",
+        [*stages, *params, *order_params, query.max_results + 1, query.offset],
+    ).fetchall()
+    return sqlite_query.page(
+        [_to_experiment(c, row) for row in rows], query.max_results, query.offset
+    )
+
+
+def rename(c: Conn, experiment_id: str, new_name: str) -> None:
+    experiment = get(c, experiment_id)
+    if experiment.lifecycle_stage != ACTIVE:
+        raise InvalidParameter("Cannot rename a non-active experiment.")
+    if new_name != experiment.name:
+        _check_name_free(c, new_name)
+    c.execute(
+        "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
+        (new_name, now_ms(), int(experiment_id)),
+    )
+
+
+def delete(c: Conn, experiment_id: str) -> None:
+    key = int(get(c, experiment_id, (ACTIVE,)).experiment_id)
+    now = now_ms()
+    c.execute(
+        "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+        (DELETED, now, key),
+    )
+    c.execute(
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = ?, deleted_with_experiment = 1 "
+        "WHERE experiment_id = ? AND lifecycle_stage = ?",
+        (DELETED, now, key, ACTIVE),
+    )
+
+
+def restore(c: Conn, experiment_id: str) -> None:
+    """Restore the experiment and the runs deleted with it (not those deleted before)."""
+    key = int(get(c, experiment_id, (DELETED,)).experiment_id)
+    c.execute(
+        "UPDATE runs SET lifecycle_stage = ?, deleted_time = NULL, deleted_with_experiment = 0 "
+        "WHERE experiment_id = ? AND deleted_with_experiment = 1",
+        (ACTIVE, key),
+    )
+    c.execute(
+        "UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?",
+        (ACTIVE, now_ms(), key),
+    )
+
+
+def hard_delete(c: Conn, experiment_id: str) -> None:
+    key = int(get(c, experiment_id, (DELETED,)).experiment_id)
+    if c.execute("SELECT 1 FROM runs WHERE experiment_id = ? LIMIT 1", (key,)).fetchone():
+        raise InvalidParameter(f"Experiment {experiment_id} still holds runs")
+    c.execute("DELETE FROM experiments WHERE experiment_id = ?", (key,))
