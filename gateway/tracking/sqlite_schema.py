@@ -106,9 +106,22 @@ def connect(path: str, *, create: bool) -> sqlite3.Connection:
 
 def ensure_schema(conn: sqlite3.Connection, default_artifact_root: str, path: str) -> None:
     """Create the schema and experiment 0 on a new file, upgrade an older one, refuse others."""
-    if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+    if switch_to_wal(conn).lower() != "wal":
         raise StoreError(f"{path}: could not switch the database to WAL mode")
     in_transaction(conn, lambda c: _ensure(c, default_artifact_root, path))
+
+
+def switch_to_wal(conn: sqlite3.Connection) -> str:
+    """Set WAL mode, waiting for other processes doing the same: SQLite answers "locked" here
+    without calling the busy handler when several workers open a new file at once."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

@@ -3,12 +3,13 @@
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from gateway.tracking import StoreError, store_from_uri
-from gateway.tracking.sqlite_schema import SCHEMA_VERSION
+from gateway.tracking.sqlite_schema import SCHEMA_VERSION, connect, switch_to_wal
 from gateway.tracking.sqlite_store import SqliteStore, path_from_uri
 from gateway.tracking.store import Metric, Param, Tag
 
@@ -165,3 +166,22 @@ async def test_the_store_does_not_block_the_event_loop(tmp_path: Path) -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await ticker
     await store.close()
+
+
+def test_switching_to_wal_waits_for_another_process(tmp_path: Path) -> None:
+    """Workers starting at once on a new file: when the WAL switch meets another writer, SQLite
+    answers "locked" at once instead of calling the busy handler, so the store waits itself."""
+    path = tmp_path / "t.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE x (y)")
+    holder.execute("BEGIN IMMEDIATE")  # another worker writing
+    holder.execute("INSERT INTO x VALUES (1)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    conn = connect(str(path), create=True)
+    try:
+        assert switch_to_wal(conn) == "wal"
+    finally:
+        release.join()
+        conn.close()
+        holder.close()
