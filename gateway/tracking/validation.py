@@ -104,6 +104,8 @@ def enum(names: Sequence[str], first: int = 1) -> Check:
     def check(path: str, value: Any) -> str:
         if isinstance(value, str) and value in names:
             return value
+        if isinstance(value, str) and value.isdigit():  # a number in a query string
+            value = int(value)
         is_number = isinstance(value, int) and not isinstance(value, bool)
         if is_number and 0 <= value - first < len(names):
             return names[value - first]

@@ -284,6 +284,8 @@ async def test_search_experiments(tracking: TestClient) -> None:
     assert ordered == ["gamma", "beta", "alpha", "Default"]
     query = await ok(tracking, "GET", "experiments/search", {"filter": "name = 'beta'"})
     assert [e["name"] for e in query["experiments"]] == ["beta"]
+    query = await ok(tracking, "GET", "experiments/search", {"view_type": "2"})
+    assert [e["name"] for e in query["experiments"]] == ["gamma"]
 
 
 async def experiment_names(client: TestClient, fields: dict) -> list[str]:
