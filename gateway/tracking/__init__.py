@@ -4,8 +4,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.landing import add_landing_source
 from gateway.settings import Settings
 from gateway.tracking.keys import STORE
+from gateway.tracking.landing import experiment_sections
 from gateway.tracking.routes import artifacts_only_routes, routes
 from gateway.tracking.sqlite_store import SqliteStore
 from gateway.tracking.store import StoreError, TrackingStore
@@ -40,6 +42,7 @@ def install(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.append(_store_context)
     for prefix in API_PREFIXES:
         app.add_routes(routes(prefix))
+    add_landing_source(app, experiment_sections)
 
 
 def install_artifacts_only(app: web.Application) -> None:

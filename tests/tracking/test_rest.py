@@ -6,6 +6,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from gateway.tracking import STORE
+from gateway.tracking.landing import run_href
+from gateway.tracking.store import Run, RunInfo
 from tests.conftest import GatewayFactory
 from tests.tracking.conftest import call
 
@@ -322,3 +324,20 @@ async def test_artifacts_only_refuses_tracking(
         assert response.status == 200
     async with client.get("/api/3.0/mlflow/server-info") as response:
         assert (await response.json())["store_type"] is None
+
+
+async def test_landing_page_lists_experiments_and_their_runs(tracking: TestClient) -> None:
+    run_id = await new_run(tracking, run_name="<first & run>")
+    await ok(tracking, "POST", "experiments/create", {"name": "empty"})
+    async with tracking.get("/", headers={"Accept": "text/html"}) as response:
+        text = await response.text()
+    assert "Experiment Default (0)" in text and "Experiment empty (1)" in text
+    assert "&lt;first &amp; run&gt;" in text and "No runs yet." in text
+    assert f'href="api/2.0/mlflow-artifacts/artifacts/0/{run_id}/artifacts/"' in text
+
+
+def test_split_runs_link_to_the_artifact_server() -> None:
+    info = RunInfo("r", "0", "n", "u", "RUNNING", 1, None, f"{SPLIT_ROOT}/0/r/artifacts", "active")
+    assert run_href(Run(info)) == f"{SPLIT_ROOT}/0/r/artifacts/"
+    local = RunInfo("r", "0", "n", "u", "RUNNING", 1, None, "/data/0/r/artifacts", "active")
+    assert run_href(Run(local)) == "api/2.0/mlflow/runs/get?run_id=r"
