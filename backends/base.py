@@ -35,8 +35,32 @@ class Capabilities:
 
     sendfile: bool = False
     native_multipart: bool = False
+    """The store takes parts uploaded straight to it (see `Backend.create_multipart`)."""
     presign: bool = False
+    """The store signs URLs from which a client reads directly (`Backend.presign_download`)."""
     modification_times: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PartUrl:
+    """Where and how a client uploads one part of a multipart upload, straight to the store."""
+
+    part_number: int
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartUpload:
+    upload_id: str | None
+    parts: list[PartUrl]
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedDownload:
+    url: str
+    headers: dict[str, str]
+    size: int
 
 
 class OpenedFile(ABC):
@@ -85,3 +109,22 @@ class Backend(ABC):
     @abstractmethod
     async def delete(self, path: str) -> None:
         """Remove a file or a whole tree; a missing path is not an error. Never the root."""
+
+    # -- only with capabilities.native_multipart / capabilities.presign ------------------------
+
+    async def create_multipart(self, path: str, num_parts: int, ttl: int) -> MultipartUpload:
+        """Start a multipart upload of `path` and sign one upload URL per part."""
+        raise NotImplementedError
+
+    async def complete_multipart(
+        self, path: str, upload_id: str | None, parts: list[tuple[int, str]]
+    ) -> None:
+        """Assemble the uploaded parts, given as (part_number, etag) in order."""
+        raise NotImplementedError
+
+    async def abort_multipart(self, path: str, upload_id: str | None) -> None:
+        raise NotImplementedError
+
+    async def presign_download(self, path: str, ttl: int) -> PresignedDownload:
+        """A URL from which a client may GET (with Range) the file at `path` for `ttl` seconds."""
+        raise NotImplementedError

@@ -1,6 +1,6 @@
 """Helpers for byte streams moving between the HTTP edge and a store."""
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 
 
 async def coalesce(body: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes | bytearray]:
@@ -20,3 +20,35 @@ async def coalesce(body: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes
             buffer = bytearray()
     if buffer:
         yield buffer
+
+
+
+async def exact_blocks(
+    body: AsyncIterable[bytes], size_of: Callable[[int], int]
+) -> AsyncIterator[bytes]:
+    """Cut a stream into blocks of exactly `size_of(index)` bytes; only the last may be shorter.
+
+    An empty stream gives one empty block, so there is always a first block.
+    """
+    buffer = bytearray()
+    index = 0
+    async for chunk in body:
+        buffer += chunk
+        while len(buffer) >= (size := size_of(index)):
+            yield bytes(buffer[:size])
+            del buffer[:size]
+            index += 1
+    if buffer or index == 0:
+        yield bytes(buffer)
+
+
+async def flag_last(blocks: AsyncIterable[bytes]) -> AsyncIterator[tuple[bytes, bool]]:
+    """Pair each block with whether it is the last one (reads one block ahead)."""
+    iterator = aiter(blocks)
+    previous = await anext(iterator, None)
+    if previous is None:
+        return
+    async for block in iterator:
+        yield previous, False
+        previous = block
+    yield previous, True

@@ -1,0 +1,181 @@
+"""Google Cloud Storage (gs://bucket/prefix, gcs://), over gcsfs and its aiohttp session.
+
+Credentials: google-auth's defaults (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server)
+or storage options (`token` = a service-account JSON file, "anon", "google_default", ...;
+`project`, `endpoint_url`). STORAGE_EMULATOR_HOST points gcsfs at an emulator.
+Uploads are resumable uploads in 8 MiB chunks (one media upload when the body fits one chunk);
+the object exists only after the last chunk, and a failed upload's session is cancelled.
+Reads are one streamed ranged GET; deletes list a page of keys and delete them concurrently.
+"""
+
+import asyncio
+import contextlib
+import errno
+import io
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import gcsfs  # noqa: F401 - an uninstalled provider fails here, with the install hint
+from gcsfs.core import initiate_upload, quote
+from gcsfs.retry import HttpError, validate_response
+from google.auth import exceptions as google_auth
+
+from backends.base import Stat
+from backends.fsspec_store import translated
+from backends.objstore import CONNECT_TIMEOUT, READ_CHUNK, READ_TIMEOUT, ObjectStoreBackend
+from backends.objstore import PartUpload as PartUploadBase
+
+
+class GcsBackend(ObjectStoreBackend):
+    delete_batch = 64
+
+    def default_options(self) -> dict[str, Any]:
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT
+        )
+        return {"requests_timeout": timeout}
+
+    async def connect(self) -> None:
+        await self.fs._set_session()  # type: ignore[union-attr]
+
+    async def check_bucket(self) -> None:
+        try:
+            await self.request("GET", f"b/{quote(self.bucket)}")
+        except FileNotFoundError:
+            message = f"The bucket {self.bucket!r} does not exist"
+            raise FileNotFoundError(errno.ENOENT, message, self.url) from None
+
+    async def disconnect(self) -> None:
+        session = getattr(self.fs, "_session", None)
+        if session is not None and not session.closed:
+            await session.close()
+
+    def api(self, path: str) -> str:
+        fs: Any = self.fs
+        return path if path.startswith("http") else f"{fs.base}{path}"
+
+    @asynccontextmanager
+    async def response(
+        self, method: str, path: str, **kwargs: Any
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One request, no retries; HTTP errors become gcsfs's exceptions."""
+        fs: Any = self.fs
+        headers = fs._get_headers(kwargs.pop("headers", None))
+        url = self.api(path)
+        async with fs.session.request(
+            method, url, headers=headers, timeout=fs.requests_timeout, **kwargs
+        ) as answer:
+            if answer.status >= 400:
+                validate_response(answer.status, await answer.read(), url)
+            yield answer
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> bytes:
+        async with self.response(method, path, **kwargs) as answer:
+            return await answer.read()
+
+    async def is_file(self, key: str) -> bool:
+        try:
+            await self.fs._call("GET", "b/{}/o/{}", self.bucket, key)  # type: ignore[union-attr]
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def list_keys(self, prefix: str, limit: int) -> list[str]:
+        page = await self.fs._call(  # type: ignore[union-attr]
+            "GET", "b/{}/o", self.bucket, prefix=prefix, maxResults=limit, json_out=True
+        )
+        return [item["name"] for item in page.get("items", [])][:limit]
+
+    async def delete_keys(self, keys: list[str]) -> None:
+        await asyncio.gather(*(self._delete_one(key) for key in keys))
+
+    async def _delete_one(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await self.fs._call("DELETE", "b/{}/o/{}", self.bucket, key)  # type: ignore[union-attr]
+
+    async def put_small(self, key: str, data: bytes) -> None:
+        fs: Any = self.fs
+        location = f"{fs._location}/upload/storage/v1/b/{quote(self.bucket)}/o"
+        params = {"uploadType": "media", "name": key}
+        headers = {"Content-Type": "application/octet-stream"}
+        await self.request("POST", location, params=params, headers=headers, data=io.BytesIO(data))
+
+    async def begin_upload(self, key: str) -> PartUploadBase:
+        location = await initiate_upload(self.fs, self.bucket, key)
+        return GcsUpload(self, location)
+
+    async def read_stream(
+        self, key: str, offset: int, length: int, stat: Stat
+    ) -> AsyncIterator[bytes]:
+        url = self.fs.url(f"{self.bucket}/{key}")  # type: ignore[union-attr]
+        span = {"Range": f"bytes={offset}-{offset + length - 1}"}
+        async with self.response("GET", url, headers=span) as answer:
+            async for chunk in answer.content.iter_chunked(READ_CHUNK):
+                yield chunk
+
+
+class GcsUpload(PartUploadBase):
+    """A resumable upload session; chunks go in order, the one flagged last finalises it."""
+
+    def __init__(self, backend: GcsBackend, location: str) -> None:
+        self.backend = backend
+        self.location = location
+        self.offset = 0
+
+    async def part(self, data: bytes, last: bool) -> None:
+        view = memoryview(data)
+        while view:
+            end = self.offset + len(view)
+            total = str(end) if last else "*"
+            headers = {"Content-Range": f"bytes {self.offset}-{end - 1}/{total}"}
+            async with self.backend.response(
+                "POST", self.location, headers=headers, data=io.BytesIO(view)
+            ) as answer:
+                persisted = _persisted(answer, end)
+            view = view[persisted - self.offset :]
+            self.offset = persisted
+
+    async def commit(self) -> None:
+        """The chunk flagged last already finalised the object."""
+
+    async def abort(self) -> None:
+        await self.backend.request("DELETE", self.location)
+
+
+def _persisted(answer: aiohttp.ClientResponse, end: int) -> int:
+    """How many bytes the session holds: all when done, else what its Range header says."""
+    if answer.status in (200, 201):
+        return end
+    received = answer.headers.get("Range")
+    return int(received.rsplit("-", 1)[1]) + 1 if received else 0
+
+
+def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> GcsBackend:
+    return GcsBackend(url, "gs", url.split("://", 1)[1], storage_options)
+
+
+def translate(exc: BaseException, path: str) -> BaseException | None:
+    """gcsfs / google-auth exceptions -> built-in file errors; None for anything else."""
+    if isinstance(exc, HttpError):
+        if exc.code in (401, 403):
+            return PermissionError(errno.EACCES, "The store refused access", path)
+        return OSError(errno.EIO, f"The store answered with an error ({exc.code})", path)
+    if isinstance(exc, google_auth.GoogleAuthError):
+        return PermissionError(errno.EACCES, "No usable credentials for the store", path)
+    if type(exc) is OSError and str(exc).startswith("Forbidden"):  # gcsfs's 403
+        return PermissionError(errno.EACCES, "The store refused access", path)
+    if isinstance(exc, ValueError) and str(exc).startswith("Bad Request"):
+        return OSError(errno.EINVAL, "The store rejected the request", path)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return TimeoutError(errno.ETIMEDOUT, "The store did not answer in time", path)
+    if isinstance(exc, aiohttp.ClientConnectionError):
+        return OSError(errno.EHOSTUNREACH, "The store cannot be reached", path)
+    if isinstance(exc, json.JSONDecodeError | aiohttp.ClientError):
+        return OSError(errno.EIO, f"Store client error: {type(exc).__name__}", path)
+    return None
+
+
+translated.translators.append(translate)

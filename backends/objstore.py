@@ -1,0 +1,260 @@
+"""What the S3, Azure Blob and GCS backends share, over an async fsspec filesystem.
+
+- Writes stream the body into the store part by part (S3 multipart upload, Azure staged blocks,
+  GCS resumable upload): memory stays at a few parts, and the object appears only when the last
+  part is committed. A failed or cancelled write aborts the upload, so nothing is left behind.
+  A body that fits one part goes up in one request.
+- Reads are one ranged GET per response, streamed in bounded chunks.
+- Folders are key prefixes. A file cannot be written where a folder is, nor under a file, as on a
+  local disk; zero-byte `name/` marker objects made by other tools count as (empty) folders and
+  are never listed as files.
+- Deletes of a prefix page through the listing and delete in batches, whatever its size.
+
+A provider module fills in the store calls marked abstract below; errors are translated by the
+provider's translator, registered on `translated.translators`.
+"""
+
+import asyncio
+import contextlib
+import errno
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from typing import Any, ClassVar
+
+import fsspec
+
+from backends.base import Entry, OpenedFile, Stat
+from backends.fsspec_store import FsspecBackend, translated
+from backends.paths import UPLOAD_PREFIX
+from backends.streams import exact_blocks, flag_last
+
+PART_SIZE = 8 << 20
+"""Upload part size: a multiple of 256 KiB (GCS) and above 5 MiB (S3)."""
+PARTS_PER_STEP = 1000
+"""Parts grow by PART_SIZE every this many parts: 10,000 S3 parts then hold 430 GiB."""
+READ_CHUNK = 1 << 20
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
+"""Default seconds to connect to the store and to wait for its next bytes; storage options win."""
+
+
+def part_size(index: int) -> int:
+    return PART_SIZE * (1 + index // PARTS_PER_STEP)
+
+
+class PartUpload(ABC):
+    """One upload in progress, as the provider does it; parts arrive in order, one at a time."""
+
+    @abstractmethod
+    async def part(self, data: bytes, last: bool) -> None: ...
+
+    @abstractmethod
+    async def commit(self) -> None: ...
+
+    @abstractmethod
+    async def abort(self) -> None: ...
+
+
+class ObjectStoreBackend(FsspecBackend):
+    """A bucket (container) with an optional key prefix: `<scheme>://bucket/prefix`."""
+
+    client: Any = None
+    delete_batch: ClassVar[int] = 100
+
+    def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]):
+        super().__init__(url, protocol, root.strip("/"), storage_options)
+        self.bucket, _, self.prefix = self.root.partition("/")
+
+    def key(self, path: str) -> str:
+        return posixpath.join(self.prefix, path) if self.prefix and path else self.prefix or path
+
+    # -- provider hooks --------------------------------------------------------------------------
+
+    def default_options(self) -> dict[str, Any]:
+        """Options the provider's filesystem gets unless the user set them."""
+        return {}
+
+    async def connect(self) -> None:
+        """Open the client after the filesystem was created."""
+
+    @abstractmethod
+    async def check_bucket(self) -> None:
+        """Raise FileNotFoundError / PermissionError / TimeoutError unless the bucket is usable."""
+
+    @abstractmethod
+    async def disconnect(self) -> None:
+        """Close every client and session of `self.fs`."""
+
+    @abstractmethod
+    async def is_file(self, key: str) -> bool: ...
+
+    @abstractmethod
+    async def list_keys(self, prefix: str, limit: int) -> list[str]:
+        """Up to `limit` keys that start with `prefix`, from the start of the listing."""
+
+    @abstractmethod
+    async def delete_keys(self, keys: list[str]) -> None:
+        """Delete these keys (at most `delete_batch` of them); a missing key is not an error."""
+
+    @abstractmethod
+    async def put_small(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    async def begin_upload(self, key: str) -> PartUpload: ...
+
+    @abstractmethod
+    def read_stream(self, key: str, offset: int, length: int, stat: Stat) -> AsyncIterator[bytes]:
+        """One ranged GET of `length` bytes from `offset`, in chunks of at most READ_CHUNK."""
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        cls = fsspec.get_filesystem_class(self.protocol)
+        options = {**self.default_options(), **self.storage_options}
+        options |= {"asynchronous": True, "loop": asyncio.get_running_loop()}
+        options |= {"skip_instance_cache": True, "use_listings_cache": False}
+        with translated(self.url):
+            self.fs = cls(**options)
+        try:
+            with translated(self.url):
+                await self.connect()
+                await self.check_bucket()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        if self.fs is not None:
+            await self.disconnect()
+            self.fs = None
+
+    # -- operations ------------------------------------------------------------------------------
+
+    async def stat(self, path: str) -> Stat:
+        if not path:
+            return Stat(0, is_dir=True)
+        return await super().stat(path)
+
+    async def list_dir(self, path: str) -> list[Entry]:
+        full = self.full(path)
+        with translated(path):
+            try:
+                infos = await self.call("ls", full, detail=True)
+            except FileNotFoundError:
+                if path:
+                    raise
+                infos = []
+        children = {}
+        for info in infos:
+            name = info["name"].rstrip("/")
+            base = name.rpartition("/")[2]
+            if name != full.rstrip("/") and not base.startswith(UPLOAD_PREFIX):
+                children[base] = self.to_entry(base, info)
+        if not children and path and not (await self.stat(path)).is_dir:
+            raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
+        return [children[name] for name in sorted(children)]
+
+    async def open(self, path: str) -> OpenedFile:
+        info = await self.stat(path)
+        if info.is_dir:
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        return StreamedFile(self, path, info)
+
+    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+        key = self.key(path)
+        with translated(path):
+            await self.check_target(path)
+            blocks = flag_last(exact_blocks(body, part_size))
+            first, last = await anext(blocks)
+            if last:
+                await self.put_small(key, first)
+                return
+            upload = await self.begin_upload(key)
+            await _send_parts(upload, first, blocks)
+
+    async def check_target(self, path: str) -> None:
+        """Refuse a file where a folder is, or below a file: one request per level, at once."""
+        parents = [self.key(path[:i]) for i, c in enumerate(path) if c == "/"]
+        found = await asyncio.gather(
+            self.has_children(self.key(path)), *(self.is_file(key) for key in parents)
+        )
+        if found[0]:
+            raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
+        if any(found[1:]):
+            raise NotADirectoryError(errno.ENOTDIR, "A parent of this path is a file", path)
+
+    async def has_children(self, key: str) -> bool:
+        return bool(await self.list_keys(key + "/", 1))
+
+    async def delete(self, path: str) -> None:
+        if not path:
+            raise PermissionError(errno.EACCES, "The destination root is never deleted", path)
+        with translated(path):
+            await self.delete_tree(self.key(path))
+
+    async def delete_tree(self, key: str) -> None:
+        """The object `key` and everything under `key/`: list a page, delete it, until none left.
+
+        Listing again from the start (rather than paging on) is right whatever the store's
+        page tokens mean once their keys are gone.
+        """
+        await self.delete_keys([key])
+        previous: list[str] = []
+        while keys := await self.list_keys(key + "/", self.delete_batch):
+            if keys == previous:
+                raise OSError(errno.EIO, "The store still lists objects it deleted", "")
+            await self.delete_keys(keys)
+            previous = keys
+
+
+async def _send_parts(
+    upload: PartUpload, first: bytes, rest: AsyncIterator[tuple[bytes, bool]]
+) -> None:
+    """Upload part n while part n+1 is received; abort on any failure or cancellation."""
+    inflight = asyncio.ensure_future(upload.part(first, False))
+    try:
+        async for block, last in rest:
+            await inflight
+            inflight = asyncio.ensure_future(upload.part(block, last))
+        await inflight
+        await upload.commit()
+    except BaseException:
+        inflight.cancel()
+        with contextlib.suppress(BaseException):
+            await inflight
+        await shielded(upload.abort())
+        raise
+
+
+async def shielded(awaitable: Awaitable[None]) -> None:
+    """Run a clean-up to its end even if this task is cancelled meanwhile; never raise."""
+    task = asyncio.ensure_future(awaitable)
+    with contextlib.suppress(BaseException):
+        await asyncio.shield(task)
+    if not task.done():
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(task), READ_TIMEOUT)
+
+
+class StreamedFile(OpenedFile):
+    """A stored object read with one ranged GET per `chunks()` call."""
+
+    def __init__(self, backend: ObjectStoreBackend, path: str, info: Stat) -> None:
+        self.backend = backend
+        self.path = path
+        self.stat = info
+
+    async def chunks(self, offset: int, length: int) -> AsyncIterator[bytes]:
+        if length <= 0:
+            return
+        received = 0
+        key = self.backend.key(self.path)
+        stream = self.backend.read_stream(key, offset, length, self.stat)
+        with translated(self.path):
+            async with contextlib.aclosing(stream):
+                async for chunk in stream:
+                    received += len(chunk)
+                    yield chunk
+        if received != length:
+            raise OSError(errno.EIO, "The store sent fewer bytes than asked for", self.path)
