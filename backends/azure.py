@@ -36,7 +36,7 @@ GET_SIZE = 4 << 20
 
 class AzureBackend(ObjectStoreBackend):
     container: ContainerClient
-    delete_batch = 32
+    delete_batch = 100
 
     def default_options(self) -> dict[str, Any]:
         return {"connection_timeout": CONNECT_TIMEOUT, "read_timeout": READ_TIMEOUT}

@@ -4,7 +4,7 @@ import os
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ from blockbuster import blockbuster_ctx
 from gateway.app import make_app
 from gateway.settings import Settings
 from tests.artgw_process import ArtgwProcess
+from tests.emulators import AzuriteServer, GcsServer, S3Server, ServerBase
+from tests.stores import CloudView, LocalView, StoreView, cloud_destination
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
@@ -37,12 +39,61 @@ def destination(tmp_path: Path) -> Path:
     return path
 
 
+# -- object-store emulators: started once per session, on first use ------------------------------
+
+
+def _serve(server: ServerBase) -> Iterator[ServerBase]:
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[ServerBase]:
+    yield from _serve(S3Server())
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[ServerBase]:
+    yield from _serve(AzuriteServer())
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[ServerBase]:
+    yield from _serve(GcsServer())
+
+
 @pytest.fixture
-async def make_gateway(aiohttp_client, destination: Path) -> GatewayFactory:
+def store_kind() -> str:
+    """The store the gateway tests run on; modules that cover every store parametrise this."""
+    return "local"
+
+
+@pytest.fixture
+async def store(
+    request: pytest.FixtureRequest, store_kind: str, destination: Path
+) -> AsyncIterator[StoreView]:
+    """The destination the gateway serves (a fresh bucket for clouds), seen directly."""
+    if store_kind == "local":
+        yield LocalView(destination)
+        return
+    _, url, options = cloud_destination(request, store_kind)
+    view = CloudView(url, options)
+    try:
+        yield view
+    finally:
+        await view.close()
+
+
+@pytest.fixture
+async def make_gateway(aiohttp_client, store: StoreView) -> GatewayFactory:
     """Build the app with `make_app` and serve it on a loopback port; returns a client for it."""
 
     async def factory(**changes: object) -> TestClient:
-        settings = Settings(artifacts_destination=str(destination), artifacts_only=True)
+        settings = Settings(
+            artifacts_destination=store.url,
+            storage_options=dict(store.options),
+            artifacts_only=True,
+        )
         return await aiohttp_client(make_app(settings.replace(**changes)))
 
     return factory

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from backends import Backend
+from backends.objstore import ObjectStoreBackend
 
 
 async def stream(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -129,3 +130,76 @@ async def test_root_is_never_deleted(backend: Backend) -> None:
 async def test_stat_directory(backend: Backend) -> None:
     await backend.write("dir/f.txt", stream(b"x"))
     assert (await backend.stat("dir")).is_dir
+
+
+async def test_failed_multipart_write_leaves_nothing(backend: Backend) -> None:
+    """A body that dies after several parts (8 MiB each on object stores): no trace of it."""
+    await backend.write("keep.bin", stream(b"original"))
+
+    async def broken() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"z" * (1 << 20)
+        raise ConnectionResetError("client went away")
+
+    for path in ("keep.bin", "new.bin"):
+        with pytest.raises(ConnectionResetError):
+            await backend.write(path, broken())
+    assert await read_all(backend, "keep.bin") == b"original"
+    assert [e.name for e in await backend.list_dir("")] == ["keep.bin"]
+
+
+async def test_cancelled_write_leaves_nothing(backend: Backend) -> None:
+    started = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"c" * (1 << 20)
+            started.set()
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(backend.write("cancelled.bin", endless()))
+    await started.wait()
+    await asyncio.sleep(0.3)  # some parts are in the store by now
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(FileNotFoundError):
+        await backend.stat("cancelled.bin")
+    assert await backend.list_dir("") == []
+
+
+async def test_exact_multiple_of_part_size(backend: Backend) -> None:
+    block = bytes(range(256)) * 4096  # 1 MiB
+    await backend.write("16mib.bin", stream(*[block] * 16))
+    assert (await backend.stat("16mib.bin")).size == 16 << 20
+    assert await read_all(backend, "16mib.bin", (8 << 20) - 3, 6) == block[-3:] + block[:3]
+
+
+async def test_write_refuses_a_file_as_parent(backend: Backend) -> None:
+    await backend.write("f.txt", stream(b"x"))
+    with pytest.raises((NotADirectoryError, FileExistsError)):
+        await backend.write("f.txt/child.txt", stream(b"y"))
+
+
+async def test_delete_more_than_a_thousand_files(backend: Backend) -> None:
+    names = [f"many/{i % 3}/{i:05d}.txt" for i in range(1050)]
+    semaphore = asyncio.Semaphore(64)
+
+    async def put(name: str) -> None:
+        async with semaphore:
+            if isinstance(backend, ObjectStoreBackend):  # seed fast: one request per object
+                await backend.put_small(backend.key(name), b"x")
+            else:
+                await backend.write(name, stream(b"x"))
+
+    await asyncio.gather(*(put(name) for name in names))
+    await backend.write("many.txt", stream(b"sibling with the same stem"))
+    await backend.delete("many")
+    with pytest.raises(FileNotFoundError):
+        await backend.stat("many")
+    assert [e.name for e in await backend.list_dir("")] == ["many.txt"]
+
+
+async def test_list_root_of_empty_destination(backend: Backend) -> None:
+    assert await backend.list_dir("") == []
+    assert (await backend.stat("")).is_dir
