@@ -38,6 +38,10 @@ class GcsBackend(ObjectStoreBackend):
         )
         return {"requests_timeout": timeout}
 
+    async def make_filesystem(self, cls: type, options: dict[str, Any]) -> Any:
+        """In a thread: gcsfs looks for client-certificate settings on disk as it starts."""
+        return await asyncio.to_thread(cls, **options)
+
     async def connect(self) -> None:
         await self.fs._set_session()  # type: ignore[union-attr]
 

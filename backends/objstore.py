@@ -75,6 +75,9 @@ class ObjectStoreBackend(FsspecBackend):
         """Options the provider's filesystem gets unless the user set them."""
         return {}
 
+    async def make_filesystem(self, cls: type, options: dict[str, Any]) -> Any:
+        return cls(**options)
+
     async def connect(self) -> None:
         """Open the client after the filesystem was created."""
 
@@ -115,7 +118,7 @@ class ObjectStoreBackend(FsspecBackend):
         options |= {"asynchronous": True, "loop": asyncio.get_running_loop()}
         options |= {"skip_instance_cache": True, "use_listings_cache": False}
         with translated(self.url):
-            self.fs = cls(**options)
+            self.fs = await self.make_filesystem(cls, options)
         try:
             with translated(self.url):
                 await self.connect()
@@ -134,7 +137,15 @@ class ObjectStoreBackend(FsspecBackend):
     async def stat(self, path: str) -> Stat:
         if not path:
             return Stat(0, is_dir=True)
-        return await super().stat(path)
+        try:
+            return await super().stat(path)
+        except FileNotFoundError:
+            with translated(path):
+                below_a_file = await self.file_above(path)
+            if below_a_file:
+                message = "A parent of this path is a file"
+                raise NotADirectoryError(errno.ENOTDIR, message, path) from None
+            raise
 
     async def list_dir(self, path: str) -> list[Entry]:
         full = self.full(path)
@@ -175,14 +186,17 @@ class ObjectStoreBackend(FsspecBackend):
 
     async def check_target(self, path: str) -> None:
         """Refuse a file where a folder is, or below a file: one request per level, at once."""
-        parents = [self.key(path[:i]) for i, c in enumerate(path) if c == "/"]
-        found = await asyncio.gather(
-            self.has_children(self.key(path)), *(self.is_file(key) for key in parents)
+        is_folder, below_a_file = await asyncio.gather(
+            self.has_children(self.key(path)), self.file_above(path)
         )
-        if found[0]:
+        if is_folder:
             raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
-        if any(found[1:]):
+        if below_a_file:
             raise NotADirectoryError(errno.ENOTDIR, "A parent of this path is a file", path)
+
+    async def file_above(self, path: str) -> bool:
+        parents = [self.key(path[:i]) for i, c in enumerate(path) if c == "/"]
+        return any(await asyncio.gather(*(self.is_file(key) for key in parents)))
 
     async def has_children(self, key: str) -> bool:
         return bool(await self.list_keys(key + "/", 1))

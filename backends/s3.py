@@ -7,11 +7,13 @@ reads are one ranged GET pinned to the ETag seen by `stat`; deletes take 1,000 k
 S3 can also sign URLs, so clients may upload parts and download ranges straight from the bucket.
 """
 
+import asyncio
 import errno
 from collections.abc import AsyncIterator
 from typing import Any
 
 import s3fs  # noqa: F401 - an uninstalled provider fails here, with the install hint
+from aiobotocore.session import AioSession
 from botocore import exceptions as boto
 
 from backends.base import Capabilities, MultipartUpload, PartUrl, PresignedDownload, Stat
@@ -42,8 +44,12 @@ class S3Backend(ObjectStoreBackend):
         return {"config_kwargs": {**config, **self.storage_options.get("config_kwargs", {})}}
 
     async def connect(self) -> None:
-        self.fs.retries = 1  # type: ignore[union-attr] - botocore's own retries are enough
-        self.client = await self.fs.set_session()  # type: ignore[union-attr]
+        fs: Any = self.fs
+        fs.retries = 1  # botocore's own retries are enough
+        if fs.session is None:
+            fs.session = AioSession(**fs.kwargs)
+            await asyncio.to_thread(_preload, fs.session)
+        self.client = await fs.set_session()
 
     async def check_bucket(self) -> None:
         try:
@@ -167,6 +173,18 @@ class S3Upload(PartUpload):
 
     async def abort(self) -> None:
         await self.backend.s3("abort_multipart_upload", Key=self.key, UploadId=self.upload_id)
+
+
+def _preload(session: AioSession) -> None:
+    """What botocore reads from disk when a client is made (config files, JSON models), in
+    a thread, so creating the client on the event loop finds it all cached."""
+    session.get_scoped_config()
+    loader = session.get_component("data_loader")
+    for name in ("service-2", "endpoint-rule-set-1"):  # called as botocore does: cached by kwargs
+        loader.load_service_model("s3", name, api_version=None)
+    loader.load_data("partitions")
+    loader.load_data("endpoints")
+    loader.load_data("sdk-default-configuration")
 
 
 def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> S3Backend:
