@@ -28,18 +28,24 @@ async def exact_blocks(
 ) -> AsyncIterator[bytes]:
     """Cut a stream into blocks of exactly `size_of(index)` bytes; only the last may be shorter.
 
-    An empty stream gives one empty block, so there is always a first block.
+    Each block is one allocation (a join of the pieces received); an empty stream gives one
+    empty block, so there is always a first block.
     """
-    buffer = bytearray()
+    pieces: list[bytes | memoryview] = []
+    held = 0
     index = 0
     async for chunk in body:
-        buffer += chunk
-        while len(buffer) >= (size := size_of(index)):
-            yield bytes(buffer[:size])
-            del buffer[:size]
-            index += 1
-    if buffer or index == 0:
-        yield bytes(buffer)
+        view = memoryview(chunk)
+        while held + len(view) >= (size := size_of(index)):
+            cut = size - held
+            pieces.append(view[:cut])
+            yield b"".join(pieces)
+            pieces, held, view, index = [], 0, view[cut:], index + 1
+        if view:
+            pieces.append(view)
+            held += len(view)
+    if pieces or index == 0:
+        yield b"".join(pieces)
 
 
 async def flag_last(blocks: AsyncIterable[bytes]) -> AsyncIterator[tuple[bytes, bool]]:
