@@ -29,6 +29,9 @@ from backends.objstore import (
 NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound"}
 DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 DENIED |= {"ExpiredToken", "InvalidToken", "AccountProblem", "InvalidClientTokenId"}
+REJECTED = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument"}
+REJECTED |= {"InvalidRequest"}
+"""A client's multipart upload that the store refuses: the client's mistake (400)."""
 
 
 class S3Backend(ObjectStoreBackend):
@@ -203,6 +206,8 @@ def translate(exc: BaseException, path: str) -> BaseException | None:
             return FileNotFoundError(errno.ENOENT, "No such object in the store", path)
         if code in DENIED:
             return PermissionError(errno.EACCES, f"The store refused access ({code})", path)
+        if code in REJECTED:
+            return OSError(errno.EINVAL, f"The store rejected the request ({code})", path)
         return OSError(errno.EIO, f"The store answered with an error ({code})", path)
     if isinstance(exc, boto.ConnectTimeoutError | boto.ReadTimeoutError):
         return TimeoutError(errno.ETIMEDOUT, "The store did not answer in time", path)

@@ -22,12 +22,18 @@ BLOCKING_THREADS = 32
 log = logging.getLogger("artgw")
 
 
+QUIET_LOGGERS = ("botocore", "aiobotocore", "s3fs", "azure", "adlfs", "gcsfs", "google", "urllib3")
+"""Store SDKs: their debug and info lines log request headers (signatures, SAS, tokens)."""
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(message)s",
         stream=sys.stdout,
     )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

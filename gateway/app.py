@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backends import open_destination
-from gateway import artifacts, landing, meta
+from gateway import artifacts, landing, meta, presign
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
@@ -28,6 +28,7 @@ def make_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_backend_context)
     for prefix in API_PREFIXES:
         app.add_routes(artifacts.routes(prefix))
+        app.add_routes(presign.routes(prefix))
     app.add_routes(meta.routes())
     landing.install(app)
     from gateway.tracking import install as install_tracking

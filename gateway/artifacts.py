@@ -1,4 +1,5 @@
-"""Handlers of the mlflow-artifacts REST API: upload, download, list, delete, and the 501s."""
+"""Handlers of the mlflow-artifacts REST API: upload, download, list, delete (mpu/ and presigned/
+are in gateway/presign.py)."""
 
 import json
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ from aiohttp import web
 from backends import Backend, Entry, confine
 from gateway import browse
 from gateway.download import file_response
-from gateway.errors import InvalidParameter, NotImplementedByStore
+from gateway.errors import InvalidParameter
 from gateway.keys import BACKEND
 from gateway.negotiation import prefers_html
 
@@ -109,18 +110,6 @@ async def delete(request: web.Request) -> web.Response:
     return json_response({})
 
 
-async def multipart_not_supported(request: web.Request) -> web.Response:
-    raise NotImplementedByStore(
-        "Multipart upload is not supported for the current artifact repository"
-    )
-
-
-async def presigned_not_supported(request: web.Request) -> web.Response:
-    raise NotImplementedByStore(
-        "Multipart download is not supported for the current artifact repository"
-    )
-
-
 def json_response(body: object, status: int = 200) -> web.Response:
     return web.Response(
         status=status, body=json.dumps(body).encode(), content_type="application/json"
@@ -134,8 +123,4 @@ def routes(prefix: str) -> list[web.RouteDef]:
         web.get(f"{base}/artifacts/{{path:[\\s\\S]*}}", download),
         web.put(f"{base}/artifacts/{{path:[\\s\\S]*}}", upload),
         web.delete(f"{base}/artifacts/{{path:[\\s\\S]*}}", delete),
-        web.post(f"{base}/mpu/create/{{path:[\\s\\S]*}}", multipart_not_supported),
-        web.post(f"{base}/mpu/complete/{{path:[\\s\\S]*}}", multipart_not_supported),
-        web.post(f"{base}/mpu/abort/{{path:[\\s\\S]*}}", multipart_not_supported),
-        web.get(f"{base}/presigned/{{path:[\\s\\S]*}}", presigned_not_supported),
     ]

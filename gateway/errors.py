@@ -99,6 +99,8 @@ def from_os_error(exc: OSError) -> ApiError:
         return StoreTimeout(f"The artifact store timed out on '{path}'")
     if exc.errno == errno.ENAMETOOLONG:
         return InvalidParameter(f"Artifact path is too long: '{path}'")
+    if exc.errno == errno.EINVAL:
+        return InvalidParameter(f"The store rejected the request on '{path}': {exc.strerror}")
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return InternalError(f"The artifact store is full; '{path}' was not stored")
     return InternalError(f"Storage error on '{path}': {exc.strerror or exc}")

@@ -78,6 +78,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "timeout", 0, "Seconds a request may stay idle before it is dropped (0: no limit).", int
     ),
+    Setting(
+        "presigned_urls",
+        False,
+        "On stores that sign URLs (S3), let clients upload parts (mpu/) and download ranges "
+        "(presigned/) straight from the store; advertised in server-info. Off: those answer 501 "
+        "and clients use the proxied PUT/GET.",
+        bool,
+    ),
+    Setting("presigned_url_ttl", 3600, "Seconds a presigned URL stays valid.", int),
 )
 
 
@@ -96,6 +105,8 @@ class Settings:
     log_level: str = "info"
     fsync: bool = False
     timeout: int = 0
+    presigned_urls: bool = False
+    presigned_url_ttl: int = 3600
 
     def replace(self, **changes: Any) -> "Settings":
         values = {f.name: getattr(self, f.name) for f in fields(self)}
