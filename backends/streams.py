@@ -22,7 +22,6 @@ async def coalesce(body: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes
         yield buffer
 
 
-
 async def exact_blocks(
     body: AsyncIterable[bytes], size_of: Callable[[int], int]
 ) -> AsyncIterator[bytes]:
