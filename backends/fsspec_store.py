@@ -43,7 +43,7 @@ class FsspecBackend(Backend):
             options.setdefault("loop", asyncio.get_running_loop())
         options.setdefault("skip_instance_cache", True)
         self.fs = cls(**options)
-        with translated(""):
+        with translated(""), contextlib.suppress(NotImplementedError):  # read-only stores
             await self.call("makedirs", self.root, exist_ok=True)  # an empty root lists as empty
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:

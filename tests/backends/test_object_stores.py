@@ -202,3 +202,12 @@ def test_translators(translate, raised: BaseException, expected: type) -> None:
 def test_translators_leave_other_errors_alone(translate) -> None:
     assert translate(ConnectionResetError("client gone"), "x") is None
     assert translate(ValueError("x"), "x") is None
+
+
+async def test_fsync_setting_is_ignored_by_object_stores(request) -> None:
+    _, url, options = cloud_destination(request, "s3")
+    backend = open_destination(url, {**options, "fsync": True})
+    await backend.start()
+    await backend.write("f.txt", stream(b"x"))
+    assert (await backend.stat("f.txt")).size == 1
+    await backend.close()
