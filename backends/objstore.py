@@ -108,7 +108,7 @@ class ObjectStoreBackend(FsspecBackend):
 
     @abstractmethod
     def read_stream(self, key: str, offset: int, length: int, stat: Stat) -> AsyncIterator[bytes]:
-        """One ranged GET of `length` bytes from `offset`, in chunks of at most READ_CHUNK."""
+        """One ranged GET of `length` bytes from `offset`, in bounded chunks (at most 4 MiB)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
