@@ -9,7 +9,7 @@ import contextlib
 import errno
 import posixpath
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -17,6 +17,7 @@ import fsspec
 
 from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
 from backends.paths import UPLOAD_PREFIX
+from backends.registry import DestinationError
 from backends.streams import coalesce
 
 READ_CHUNK = 8 << 20
@@ -42,7 +43,8 @@ class FsspecBackend(Backend):
             options.setdefault("asynchronous", True)
             options.setdefault("loop", asyncio.get_running_loop())
         options.setdefault("skip_instance_cache", True)
-        self.fs = cls(**options)
+        with configuring(self.url):
+            self.fs = cls(**options)
         with translated(""), contextlib.suppress(NotImplementedError):  # read-only stores
             await self.call("makedirs", self.root, exist_ok=True)  # an empty root lists as empty
 
@@ -152,6 +154,16 @@ def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> FsspecBa
     if scheme == "memory":
         root = "/" + root.strip("/")
     return FsspecBackend(url, scheme, root, storage_options)
+
+
+@contextlib.contextmanager
+def configuring(url: str) -> Iterator[None]:
+    """A filesystem that refuses its options (missing credentials, unknown keys) is a bad
+    destination, reported in one line at start-up; the message names no option values."""
+    try:
+        yield
+    except (TypeError, ValueError) as exc:
+        raise DestinationError(f"cannot configure the store for {url}: {exc}") from None
 
 
 class RangedFile(OpenedFile):

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import fsspec
 
 from backends.base import Entry, OpenedFile, Stat
-from backends.fsspec_store import FsspecBackend, translated
+from backends.fsspec_store import FsspecBackend, configuring, translated
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import exact_blocks, flag_last
 
@@ -118,7 +118,7 @@ class ObjectStoreBackend(FsspecBackend):
         options.pop("fsync", None)  # a local-disk setting; object stores commit durably anyway
         options |= {"asynchronous": True, "loop": asyncio.get_running_loop()}
         options |= {"skip_instance_cache": True, "use_listings_cache": False}
-        with translated(self.url):
+        with configuring(self.url), translated(self.url):
             self.fs = await self.make_filesystem(cls, options)
         try:
             with translated(self.url):

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from backends import DestinationError
 from cli.options import options_for, storage_options
 from gateway.errors import ApiError
 from gateway.tracking import StoreError, TrackingStore, store_from_uri
@@ -82,8 +83,10 @@ def gc(ctx: click.Context, **values: Any) -> None:
     store = store_from_uri(values["backend_store_uri"], "mlflow-artifacts:/", create=False)
     try:
         failures = asyncio.run(collect(store, _area(values), values, threshold))
-    except (GcRefused, StoreError) as exc:
+    except (GcRefused, StoreError, DestinationError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot use the artifacts destination: {exc}") from exc
     if failures:
         raise SystemExit(1)
 
