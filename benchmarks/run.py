@@ -246,10 +246,10 @@ def download_dir(size: int, work: Path) -> Path:
     return work
 
 
-def start_main(plan: Plan, name: str) -> RunningServer:
+def start_main(plan: Plan, name: str) -> tuple[RunningServer, float]:
     spec = plan.make_spec(name, "main")
     try:
-        return servers.start(spec, plan.work / "logs")
+        return workloads.start_measured(spec, plan.work / "logs")
     except (ServerError, OSError) as exc:
         raise SystemExit(f"cannot start {name} ({shlex.join(spec.argv)}): {exc}") from exc
 
@@ -361,9 +361,10 @@ def main(argv: list[str]) -> int:
         ctx = Context(plan.work, sizes, payload, store, plan.make_spec, rounds)
         ctx.download_dir = download_dir(sizes.big_bytes, plan.work)
         for name in plan.names:
-            live[name] = start_main(plan, name)
+            live[name], other_pct = start_main(plan, name)
             log(f"{name} up in {live[name].ready_s:.2f}s (pid {live[name].pid})")
-            ctx.first_start[name] = workloads.at_rest(live[name], sizes.settle_s)
+            rest = workloads.at_rest(live[name], sizes.settle_s)
+            ctx.first_start[name] = {**rest, "other_pct": other_pct}
             warm_up(live[name])
         for wl in wanted:
             run_workload(wl, ctx, live, results)

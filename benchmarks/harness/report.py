@@ -120,6 +120,26 @@ def machine_info(version_cmds: dict[str, list[str]]) -> dict[str, str]:
     return info
 
 
+def background_note(results: Results) -> str:
+    """Other processes' CPU share over all measured operations: how disturbed the run was."""
+    shares = [
+        m["other_pct"]
+        for per_server in results.values.values()
+        for rounds in per_server.values()
+        for m in rounds.values()
+        if "other_pct" in m
+    ]
+    if not shares:
+        return "other processes' CPU during measurements: not measured"
+    text = (
+        f"other processes' CPU during measured operations (share of all cores): median "
+        f"{statistics.median(shares):.0f}%, max {max(shares):.0f}% over {len(shares)} operations"
+    )
+    if max(shares) > 10:
+        text += "; **other load was present, so absolute times are pessimistic** (see the table)"
+    return text
+
+
 def render(
     results: Results,
     workloads: list[Workload],
@@ -134,8 +154,8 @@ def render(
     parts += [f"- {name}: `{shlex.join(argv)}`" for name, argv in server_argv.items()]
     parts += ["", "## Results", "", table(results, workloads, client=False), ""]
     parts += ["## Load tools and machine", "", table(results, workloads, client=True), ""]
-    if notes:
-        parts += ["## Notes", "", *(f"- {n}" for n in notes), ""]
+    notes = [*notes, background_note(results)]
+    parts += ["## Notes", "", *(f"- {n}" for n in notes), ""]
     if results.skipped:
         parts += ["## Skipped", "", *(f"- {s}" for s in results.skipped), ""]
     if results.failures:

@@ -486,6 +486,7 @@ class Startup(Workload):
         Metric("rest_rss_mb", "process tree RSS at rest, sum (MB)", 0, Target("abs<=", 150)),
         Metric("rest_pss_mb", "process tree PSS at rest (MB)", 0),
         Metric("procs", "processes in the tree", 0),
+        Metric("other_pct", "other processes' CPU % during start-up", 0, client=True),
     )
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
@@ -494,11 +495,20 @@ class Startup(Workload):
         if rnd == 1 and server.spec.name in ctx.first_start:
             return ctx.first_start[server.spec.name]
         spec = ctx.make_spec(server.spec.name, f"startup-r{rnd}")
-        fresh = servers.start(spec, ctx.work / "logs")
+        fresh, other_pct = start_measured(spec, ctx.work / "logs")
         try:
-            return at_rest(fresh, ctx.sizes.settle_s)
+            return {**at_rest(fresh, ctx.sizes.settle_s), "other_pct": other_pct}
         finally:
             servers.stop(fresh)
+
+
+def start_measured(spec: ServerSpec, log_dir: Path) -> tuple[RunningServer, float]:
+    """Start a server; also return other processes' CPU share (%) while it started."""
+    machine0, self0 = proctree.MachineCpu.read(), _self_cpu()
+    server = servers.start(spec, log_dir)
+    delta = proctree.MachineCpu.read().since(machine0)
+    other = delta.procs_s - server.cpu_seconds() - (_self_cpu() - self0)
+    return server, max(0.0, 100 * other / delta.total_s) if delta.total_s else 0.0
 
 
 def at_rest(server: RunningServer, settle_s: float) -> dict[str, float]:
