@@ -86,6 +86,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="SECONDS",
         help="first wait up to SECONDS for other processes to use < 10%% of the cores",
     )
+    p.add_argument(
+        "--quiet-each",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="before every measured operation, wait up to SECONDS for the same",
+    )
     args = p.parse_args(argv)
     for attr in ("artgw_bin", "mlflow_venv", "workdir"):  # servers run in their own cwd
         setattr(args, attr, str(Path(getattr(args, attr)).absolute()))
@@ -279,8 +286,10 @@ def run_workload(wl: Workload, ctx: Context, live: dict[str, RunningServer], res
         except FAILURES as exc:
             res.failures.append(f"{wl.name} on {name}: preparing: {exc}")
             log(f"FAIL {wl.name} {name} prepare: {exc}")
-    for rnd in range(1, ctx.rounds + 1):
+    rounds = min(ctx.rounds, wl.max_rounds or ctx.rounds)
+    for rnd in range(1, rounds + 1):
         for name in active:  # interleaved: A B A B ...
+            proctree.quiet_gate(ctx.quiet_each)
             try:
                 metrics = wl.run(ctx, live[name], rnd)
             except FAILURES as exc:
@@ -313,6 +322,8 @@ def notes_for(plan: Plan, sizes: workloads.Sizes, rounds: int) -> list[str]:
         "RSS = sum of VmRSS (/proc/<pid>/status); PSS from smaps_rollup",
         "mlflow runs with its defaults (uvicorn, 4 workers) and MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
         f"=false; artgw with --workers {a.workers}",
+        "before each measured operation: sync, then wait up to "
+        f"{a.quiet_each:g} s for other processes to use < 10% of the cores",
     ]
 
 
@@ -360,6 +371,7 @@ def main(argv: list[str]) -> int:
             store = start_store(plan)
         ctx = Context(plan.work, sizes, payload, store, plan.make_spec, rounds)
         ctx.download_dir = download_dir(sizes.big_bytes, plan.work)
+        ctx.quiet_each = args.quiet_each
         for name in plan.names:
             live[name], other_pct = start_main(plan, name)
             log(f"{name} up in {live[name].ready_s:.2f}s (pid {live[name].pid})")

@@ -145,6 +145,17 @@ class MachineCpuDelta:
         return busy / self.total_s if self.total_s else 0.0
 
 
+def quiet_gate(max_wait: float, threshold: float = 0.10, window: float = 0.5) -> float:
+    """Flush dirty pages (so kernel writeback from earlier transfers does not overlap the next
+    measurement), then wait up to max_wait seconds for other processes to use < threshold of the
+    cores. Returns the seconds waited."""
+    t0 = time.monotonic()
+    os.sync()
+    while time.monotonic() - t0 < max_wait and background_fraction(window) >= threshold:
+        pass
+    return time.monotonic() - t0
+
+
 def background_fraction(seconds: float = 2.0) -> float:
     """Share of all cores that processes use while this harness sleeps (other sessions' load)."""
     before = MachineCpu.read()
