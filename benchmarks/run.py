@@ -363,19 +363,30 @@ def main(argv: list[str]) -> int:
         f"other processes used {100 * background:.0f}% of all cores in the 2 s before the run"
         + ("; measurements are disturbed" if background > 0.10 else "")
     )
+    ctx = Context(plan.work, sizes, payload, None, plan.make_spec, rounds)
+    ctx.download_dir = download_dir(sizes.big_bytes, plan.work)
+    ctx.quiet_each = args.quiet_each
+    results, server_argv = measure(plan, ctx, wanted)
+    info = machine_info(version_cmds(plan))
+    text = render(results, wanted, info, [sys.executable, *sys.argv], server_argv, notes)
+    print(text)
+    write_report(args, text, info, server_argv, results)
+    return 1 if results.failures else 0
+
+
+def measure(
+    plan: Plan, ctx: Context, wanted: list[Workload]
+) -> tuple[Results, dict[str, list[str]]]:
+    """Start the store (with --s3) and every server, run the workloads, stop everything."""
     results = Results(plan.names)
     live: dict[str, RunningServer] = {}
-    store = None
     try:
-        if args.s3:
-            store = start_store(plan)
-        ctx = Context(plan.work, sizes, payload, store, plan.make_spec, rounds)
-        ctx.download_dir = download_dir(sizes.big_bytes, plan.work)
-        ctx.quiet_each = args.quiet_each
+        if plan.args.s3:
+            ctx.store = start_store(plan)
         for name in plan.names:
             live[name], other_pct = start_main(plan, name)
             log(f"{name} up in {live[name].ready_s:.2f}s (pid {live[name].pid})")
-            rest = workloads.at_rest(live[name], sizes.settle_s)
+            rest = workloads.at_rest(live[name], ctx.sizes.settle_s)
             ctx.first_start[name] = {**rest, "other_pct": other_pct}
             warm_up(live[name])
         for wl in wanted:
@@ -383,23 +394,21 @@ def main(argv: list[str]) -> int:
     finally:
         for server in live.values():
             servers.stop(server)
-        if store:
-            servers.stop(store.server)
-        if not args.keep:
+        if ctx.store:
+            servers.stop(ctx.store.server)
+        if not plan.args.keep:
             for path in plan.work.glob("dest-*"):
                 shutil.rmtree(path, ignore_errors=True)
+    return results, {name: s.spec.argv for name, s in live.items()}
 
-    server_argv = {name: s.spec.argv for name, s in live.items()}
-    info = machine_info(version_cmds(plan))
-    text = render(
-        results,
-        wanted,
-        info,
-        [sys.executable, *sys.argv],
-        server_argv,
-        notes,
-    )
-    print(text)
+
+def write_report(
+    args: argparse.Namespace,
+    text: str,
+    info: dict[str, str],
+    server_argv: dict[str, list[str]],
+    results: Results,
+) -> None:
     out = Path(args.out) if args.out else default_out(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(f"# artgw benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n{text}")
@@ -413,7 +422,6 @@ def main(argv: list[str]) -> int:
     }
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     log(f"wrote {out} and {out.with_suffix('.json').name}")
-    return 1 if results.failures else 0
 
 
 if __name__ == "__main__":
