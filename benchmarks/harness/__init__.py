@@ -1,0 +1,1 @@
+"""Side-by-side benchmark harness for artgw and `mlflow server` (see benchmarks/README.md)."""

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install what benchmarks/run.py needs:
+#   curl and wrk from Debian (apt-get, only when missing), the isolated mlflow venv
+#   (install_mlflow.sh), and with --s3 a moto_server in <repo>/.emu/moto-venv when none is found.
+#
+#   benchmarks/setup.sh          # curl, wrk, mlflow
+#   benchmarks/setup.sh --s3     # ... and moto_server
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(dirname "$here")"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v wrk >/dev/null || need+=(wrk)
+if ((${#need[@]})); then
+    echo "installing ${need[*]} with apt-get"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${need[@]}"
+fi
+echo "curl: $(curl --version | head -1)"
+echo "wrk: $(wrk -v 2>&1 | head -1)"
+
+"$here/install_mlflow.sh"
+
+if [[ "${1:-}" == "--s3" ]]; then
+    if [[ -x "$repo/.venv/bin/moto_server" ]] || [[ -x "$repo/.emu/moto-venv/bin/moto_server" ]] \
+        || command -v moto_server >/dev/null; then
+        echo "moto_server: found"
+    else
+        python3 -m venv "$repo/.emu/moto-venv"
+        "$repo/.emu/moto-venv/bin/pip" install -q 'moto[server]>=5.0'
+        echo "moto_server: installed in $repo/.emu/moto-venv"
+    fi
+fi
