@@ -14,7 +14,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[s3,azure,gcs,test]'
+	$(BIN)/pip install -q -e '.[s3,azure,gcs,postgres,test]'
 	touch $@ $(VENV)/.core
 
 serve: $(VENV)/.core

@@ -79,6 +79,13 @@ class StoreTimeout(ApiError):
     error_code = "DEADLINE_EXCEEDED"
 
 
+class ServiceUnavailable(ApiError):
+    """A service the gateway depends on (the tracking database) cannot be reached now."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
 class InternalError(ApiError):
     status = 500
     error_code = "INTERNAL_ERROR"

@@ -1,4 +1,5 @@
-"""Tracking: experiments and runs in SQLite, the subset of MLflow's REST the client uses."""
+"""Tracking: experiments and runs in SQLite or PostgreSQL, the subset of MLflow's REST the client
+uses."""
 
 from collections.abc import AsyncIterator
 
@@ -8,6 +9,8 @@ from gateway.landing import add_landing_source
 from gateway.settings import Settings
 from gateway.tracking.keys import STORE
 from gateway.tracking.landing import experiment_sections
+from gateway.tracking.postgres_conn import is_postgres_uri
+from gateway.tracking.postgres_store import PostgresStore
 from gateway.tracking.routes import artifacts_only_routes, routes
 from gateway.tracking.sqlite_store import SqliteStore
 from gateway.tracking.store import StoreError, TrackingStore
@@ -26,12 +29,13 @@ __all__ = [
 
 def store_from_uri(uri: str, default_artifact_root: str, *, create: bool = True) -> TrackingStore:
     """The (not yet opened) store a `--backend-store-uri` names."""
+    if is_postgres_uri(uri):
+        return PostgresStore(uri, default_artifact_root, create=create)
     scheme = uri.partition("://")[0].lower() if "://" in uri else ""
-    if scheme.startswith("postgres"):
-        raise StoreError("The PostgreSQL tracking store is not available yet (issue #7)")
     if scheme not in ("", "sqlite"):
         raise StoreError(
-            f"Unsupported --backend-store-uri {uri!r}: use sqlite:///path.db or a path"
+            f"Unsupported --backend-store-uri {scheme}://...: use sqlite:///path.db, a path, "
+            "or postgresql://user:password@host:port/database"
         )
     return SqliteStore(uri, default_artifact_root, create=create)
 

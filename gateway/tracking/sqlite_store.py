@@ -15,28 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from gateway.tracking import sqlite_experiments as experiments
-from gateway.tracking import sqlite_runs as runs
 from gateway.tracking import uris
+from gateway.tracking.sql_query import Conn
+from gateway.tracking.sql_store import SqlStore
 from gateway.tracking.sqlite_schema import connect, ensure_schema, in_transaction
-from gateway.tracking.store import (
-    ACTIVE,
-    DELETED,
-    Experiment,
-    Metric,
-    Page,
-    Param,
-    Run,
-    RunInfo,
-    Search,
-    StoreError,
-    Tag,
-    TrackingStore,
-    now_ms,
-)
+from gateway.tracking.store import StoreError
 
 T = TypeVar("T")
-Conn = sqlite3.Connection
 DEFAULT_FILE = "mlflow.db"
 READERS = 4
 
@@ -60,7 +45,7 @@ def _sqlite_path(uri: str) -> str:
     return path
 
 
-class SqliteStore(TrackingStore):
+class SqliteStore(SqlStore):
     def __init__(self, uri: str, default_artifact_root: str, *, create: bool = True) -> None:
         """`uri` is a --backend-store-uri; it is resolved to a file when the store opens."""
         if uri.startswith("sqlite:"):
@@ -70,7 +55,7 @@ class SqliteStore(TrackingStore):
         self.default_root = default_artifact_root
         self.create = create
         self._local = threading.local()
-        self._connections: list[Conn] = []
+        self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer: ThreadPoolExecutor | None = None
         self._readers: ThreadPoolExecutor | None = None
@@ -97,7 +82,7 @@ class SqliteStore(TrackingStore):
                 conn.close()
             self._connections.clear()
 
-    def _conn(self) -> Conn:
+    def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = connect(self.path, create=self.create)
@@ -125,83 +110,3 @@ class SqliteStore(TrackingStore):
             return work(conn)
         finally:
             conn.execute("COMMIT")
-
-    # -- experiments ---------------------------------------------------------------------------
-
-    async def create_experiment(
-        self, name: str, artifact_location: str | None, tags: list[Tag]
-    ) -> str:
-        return await self._write(
-            lambda c: experiments.create(c, name, artifact_location, tags, self.default_root)
-        )
-
-    async def get_experiment(self, experiment_id: str) -> Experiment:
-        return await self._read(lambda c: experiments.get(c, experiment_id))
-
-    async def get_experiment_by_name(self, name: str) -> Experiment | None:
-        return await self._read(lambda c: experiments.by_name(c, name))
-
-    async def search_experiments(self, search: Search) -> Page[Experiment]:
-        return await self._read(lambda c: experiments.search(c, search))
-
-    async def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        await self._write(lambda c: experiments.rename(c, experiment_id, new_name))
-
-    async def delete_experiment(self, experiment_id: str) -> None:
-        await self._write(lambda c: experiments.delete(c, experiment_id))
-
-    async def restore_experiment(self, experiment_id: str) -> None:
-        await self._write(lambda c: experiments.restore(c, experiment_id))
-
-    async def hard_delete_experiment(self, experiment_id: str) -> None:
-        await self._write(lambda c: experiments.hard_delete(c, experiment_id))
-
-    # -- runs ----------------------------------------------------------------------------------
-
-    async def create_run(
-        self,
-        experiment_id: str,
-        user_id: str,
-        start_time: int,
-        run_name: str | None,
-        tags: list[Tag],
-    ) -> Run:
-        return await self._write(
-            lambda c: runs.create(c, experiment_id, user_id, start_time, run_name, tags)
-        )
-
-    async def get_run(self, run_id: str) -> Run:
-        return await self._read(lambda c: runs.load(c, [runs.info(c, run_id)])[0])
-
-    async def update_run(
-        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
-    ) -> RunInfo:
-        return await self._write(lambda c: runs.update(c, run_id, status, end_time, run_name))
-
-    async def delete_run(self, run_id: str) -> None:
-        await self._write(lambda c: runs.set_stage(c, run_id, DELETED, now_ms()))
-
-    async def restore_run(self, run_id: str) -> None:
-        await self._write(lambda c: runs.set_stage(c, run_id, ACTIVE, None))
-
-    async def hard_delete_run(self, run_id: str) -> None:
-        await self._write(lambda c: runs.hard_delete(c, run_id))
-
-    async def search_runs(self, search: Search) -> Page[Run]:
-        return await self._read(lambda c: runs.search(c, search))
-
-    async def deleted_runs(self, experiment_ids: list[str] | None = None) -> list[RunInfo]:
-        return await self._read(lambda c: runs.deleted(c, experiment_ids))
-
-    async def log_batch(
-        self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[Tag]
-    ) -> None:
-        await self._write(lambda c: runs.log_batch(c, run_id, metrics, params, tags))
-
-    async def delete_tag(self, run_id: str, key: str) -> None:
-        await self._write(lambda c: runs.delete_tag(c, run_id, key))
-
-    async def get_metric_history(
-        self, run_id: str, key: str, max_results: int | None, offset: int
-    ) -> Page[Metric]:
-        return await self._read(lambda c: runs.metric_history(c, run_id, key, max_results, offset))

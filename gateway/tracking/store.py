@@ -1,7 +1,8 @@
 """The tracking store interface: entities and the async operations the REST handlers need.
 
 A store raises the gateway's `ApiError`s (`NotFound`, `AlreadyExists`, `InvalidParameter`), so a
-handler never translates. Implementations: `SqliteStore` (sqlite_store.py); PostgreSQL later.
+handler never translates. Implementations: `SqliteStore` (sqlite_store.py) and `PostgresStore`
+(postgres_store.py), both over the shared SQL of sql_store.py.
 """
 
 import time

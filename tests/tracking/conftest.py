@@ -1,21 +1,106 @@
-"""Fixtures of the tracking tests: the app with tracking on, served in-process on loopback."""
+"""Fixtures of the tracking tests: every store test runs on SQLite and on PostgreSQL.
 
+PostgreSQL is a throwaway cluster the suite starts itself, once per session (compose/pg.py:
+Debian's server, run as the postgres user when the suite runs as root); each test gets a new empty
+database in it. `store_target` names the store a test uses and gives it raw SQL on that database.
+"""
+
+import contextlib
+import secrets
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from compose.pg import PostgresCluster
 from tests.conftest import GatewayFactory
 
 API = "/api/2.0/mlflow"
+ENGINES = ("sqlite", "postgres")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    with PostgresCluster() as cluster:
+        yield cluster
+
+
+@dataclass
+class StoreTarget:
+    """Where one test's store lives: its --backend-store-uri, and raw SQL for the test itself."""
+
+    engine: str
+    uri: str
+    execute: Callable[[str], None]
+    write_lock: Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@pytest.fixture(params=ENGINES)
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreTarget]:
+    if request.param == "sqlite":
+        path = tmp_path / "tracking.db"
+        yield StoreTarget(
+            "sqlite", f"sqlite:///{path}", _sqlite_execute(path), lambda: _sqlite_lock(path)
+        )
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    name = f"t_{secrets.token_hex(6)}"
+    uri = cluster.create_database(name)
+
+    def execute(sql: str) -> None:
+        cluster.admin(sql, database=name)
+
+    yield StoreTarget("postgres", uri, execute, lambda: _postgres_lock(cluster, name))
+    cluster.drop_database(name)
 
 
 @pytest.fixture
-async def tracking(make_gateway: GatewayFactory, tmp_path: Path) -> TestClient:
-    """The gateway with tracking in a fresh SQLite file."""
-    return await make_gateway(
-        artifacts_only=False, backend_store_uri=f"sqlite:///{tmp_path}/tracking.db"
+def store_uri(store_target: StoreTarget) -> str:
+    return store_target.uri
+
+
+def _sqlite_execute(path: Path) -> Callable[[str], None]:
+    def execute(sql: str) -> None:
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            conn.execute(sql)
+
+    return execute
+
+
+@contextlib.contextmanager
+def _sqlite_lock(path: Path) -> Iterator[None]:
+    """Another process's write transaction: SQLite's write lock held."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+@contextlib.contextmanager
+def _postgres_lock(cluster: PostgresCluster, database: str) -> Iterator[None]:
+    """Another session holding a lock that blocks inserts into experiments (not reads)."""
+    import psycopg
+
+    conn = psycopg.connect(
+        host=str(cluster.socket_dir), port=cluster.port, user="postgres", dbname=database
     )
+    conn.execute("LOCK TABLE experiments IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        conn.close()  # ends the transaction
+
+
+@pytest.fixture
+async def tracking(make_gateway: GatewayFactory, store_uri: str) -> TestClient:
+    """The gateway with tracking in a fresh store, on SQLite and on PostgreSQL."""
+    return await make_gateway(artifacts_only=False, backend_store_uri=store_uri)
 
 
 async def call(client: TestClient, method: str, endpoint: str, body: object = None) -> tuple:

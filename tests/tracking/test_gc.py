@@ -1,4 +1,5 @@
-"""`artgw gc` on a prepared store and destination: what it removes, keeps, refuses and reports."""
+"""`artgw gc` on a prepared store (SQLite and PostgreSQL) and destination: what it removes, keeps,
+refuses and reports."""
 
 import asyncio
 import time
@@ -11,7 +12,8 @@ from click.testing import CliRunner
 
 from cli.main import main
 from gateway.errors import NotFound
-from gateway.tracking.sqlite_store import SqliteStore
+from gateway.tracking import store_from_uri
+from gateway.tracking.sql_store import SqlStore
 from gateway.tracking.store import RunInfo
 
 ROOT = "mlflow-artifacts:/"
@@ -21,12 +23,13 @@ T = TypeVar("T")
 class World:
     """A store file and a destination folder, with runs whose artifacts are on disk."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = tmp_path / "t.db"
+    def __init__(self, tmp_path: Path, store_uri: str) -> None:
+        self.uri = store_uri
         self.dest = tmp_path / "mlartifacts"
-        self.store = SqliteStore(str(self.db), ROOT)
+        self.store = store_from_uri(store_uri, ROOT)
+        assert isinstance(self.store, SqlStore)
 
-    def run(self, work: Callable[[SqliteStore], Awaitable[T]]) -> T:
+    def run(self, work: Callable[[SqlStore], Awaitable[T]]) -> T:
         """Open the store, await `work(store)`, close it: the test thread has no loop."""
 
         async def opened() -> T:
@@ -59,15 +62,15 @@ class World:
         return self.dest / run.artifact_uri.removeprefix(ROOT).rpartition("/")[0]
 
     def gc(self, *args: str) -> tuple[int, str, str]:
-        options = ["--backend-store-uri", f"sqlite:///{self.db}"]
+        options = ["--backend-store-uri", self.uri]
         options += ["--artifacts-destination", str(self.dest)]
         result = CliRunner().invoke(main, ["gc", *options, *args])
         return result.exit_code, result.stdout, result.stderr
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+def world(tmp_path: Path, store_uri: str) -> World:
+    return World(tmp_path, store_uri)
 
 
 def test_only_the_named_run_goes(world: World) -> None:
@@ -161,7 +164,7 @@ def test_older_than(world: World) -> None:
     assert code == 1 and "more recently than --older-than" in err
 
 
-async def _set_deleted_time(store: SqliteStore, run_id: str, when: int) -> None:
+async def _set_deleted_time(store: SqlStore, run_id: str, when: int) -> None:
     await store._write(
         lambda c: c.execute("UPDATE runs SET deleted_time = ? WHERE run_id = ?", (when, run_id))
     )
@@ -188,7 +191,7 @@ def test_a_location_outside_the_destination_is_kept(world: World, tmp_path: Path
 )
 def test_usage_errors(world: World, args: list[str], message: str | None) -> None:
     world.run(lambda s: s.get_experiment("0"))  # create the file
-    result = CliRunner().invoke(main, ["gc", "--backend-store-uri", f"sqlite:///{world.db}", *args])
+    result = CliRunner().invoke(main, ["gc", "--backend-store-uri", world.uri, *args])
     if message is None:
         assert result.exit_code == 0
     else:

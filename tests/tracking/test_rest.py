@@ -46,11 +46,15 @@ async def test_default_experiment_exists_from_the_first_start(tracking: TestClie
     ],
 )
 async def test_experiment_artifact_location(
-    make_gateway: GatewayFactory, tmp_path, root: str, location: str | None, stored: str | None
+    make_gateway: GatewayFactory,
+    store_uri: str,
+    root: str,
+    location: str | None,
+    stored: str | None,
 ) -> None:
     client = await make_gateway(
         artifacts_only=False,
-        backend_store_uri=f"sqlite:///{tmp_path}/t.db",
+        backend_store_uri=store_uri,
         default_artifact_root=root,
     )
     body = {"name": "e"} | ({"artifact_location": location} if location else {})

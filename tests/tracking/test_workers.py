@@ -1,7 +1,7 @@
-"""Several `artgw serve` worker processes sharing one SQLite file, written to at the same time."""
+"""Several `artgw serve` worker processes sharing one store (a SQLite file, a PostgreSQL database),
+written to at the same time."""
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import requests
 
@@ -9,10 +9,10 @@ API = "/api/2.0/mlflow"
 WORKERS, CLIENTS, RUNS_EACH = 4, 8, 12
 
 
-def test_workers_share_one_store_under_concurrent_writes(artgw, tmp_path: Path) -> None:
+def test_workers_share_one_store_under_concurrent_writes(artgw, store_uri: str) -> None:
     server = artgw(
         "--backend-store-uri",
-        "sqlite:///shared.db",
+        store_uri,
         "--workers",
         str(WORKERS),
         "--log-level",

@@ -1,13 +1,14 @@
-"""SQL of runs and their metrics, params and tags, run by `SqliteStore` inside its transactions."""
+"""SQL of runs and their metrics, params and tags, run by the SQLite and PostgreSQL stores inside
+their transactions (the SQL both engines share: see sql_query.py)."""
 
 import math
-import sqlite3
 import uuid
 
 from gateway.errors import InvalidParameter, NotFound
-from gateway.tracking import sqlite_experiments as experiments
-from gateway.tracking import sqlite_query, uris
+from gateway.tracking import sql_experiments as experiments
+from gateway.tracking import sql_query, uris
 from gateway.tracking.names import random_run_name
+from gateway.tracking.sql_query import Conn, Row
 from gateway.tracking.store import (
     ACTIVE,
     DELETED,
@@ -21,12 +22,11 @@ from gateway.tracking.store import (
     Tag,
 )
 
-Conn = sqlite3.Connection
 CHUNK = 500
 """Run ids per `IN (...)` list, well under SQLite's limit on bound parameters."""
 
 
-def _to_info(row: sqlite3.Row) -> RunInfo:
+def _to_info(row: Row) -> RunInfo:
     return RunInfo(
         run_id=row["run_id"],
         experiment_id=str(row["experiment_id"]),
@@ -113,15 +113,15 @@ def hard_delete(c: Conn, run_id: str) -> None:
 
 def search(c: Conn, query: Search) -> Page[Run]:
     keys = [k for k in map(experiments.key_of, query.experiment_ids) if k is not None]
-    where, params = sqlite_query.where(query.clauses, sqlite_query.RUNS)
-    order, order_params = sqlite_query.order_by(query.order_by, sqlite_query.RUNS)
+    where, params = sql_query.where(query.clauses, sql_query.RUNS)
+    order, order_params = sql_query.order_by(query.order_by, sql_query.RUNS)
     stages = query.view.stages
     rows = c.execute(
-        f"SELECT r.* FROM runs r WHERE r.experiment_id IN ({sqlite_query.marks(keys)}) "
-        f"AND r.lifecycle_stage IN ({sqlite_query.marks(stages)}){where}{order} LIMIT ? OFFSET ?",
+        f"SELECT r.* FROM runs r WHERE r.experiment_id IN ({sql_query.marks(keys)}) "
+        f"AND r.lifecycle_stage IN ({sql_query.marks(stages)}){where}{order} LIMIT ? OFFSET ?",
         [*keys, *stages, *params, *order_params, query.max_results + 1, query.offset],
     ).fetchall()
-    page = sqlite_query.page([_to_info(row) for row in rows], query.max_results, query.offset)
+    page = sql_query.page([_to_info(row) for row in rows], query.max_results, query.offset)
     return Page(load(c, page.items), page.next_offset)
 
 
@@ -129,7 +129,7 @@ def deleted(c: Conn, experiment_ids: list[str] | None) -> list[RunInfo]:
     sql, params = "SELECT * FROM runs WHERE lifecycle_stage = ?", [DELETED]
     if experiment_ids is not None:
         keys = [k for k in map(experiments.key_of, experiment_ids) if k is not None]
-        sql += f" AND experiment_id IN ({sqlite_query.marks(keys)})"
+        sql += f" AND experiment_id IN ({sql_query.marks(keys)})"
         params.extend(keys)
     return [_to_info(row) for row in c.execute(sql + " ORDER BY deleted_time", params)]
 
@@ -140,7 +140,7 @@ def load(c: Conn, infos: list[RunInfo]) -> list[Run]:
     ids = list(found)
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
-        marks = sqlite_query.marks(chunk)
+        marks = sql_query.marks(chunk)
         for row in c.execute(
             f"SELECT * FROM latest_metrics WHERE run_id IN ({marks}) ORDER BY key", chunk
         ):
@@ -172,12 +172,13 @@ def log_batch(
     if name:
         c.execute("UPDATE runs SET name = ? WHERE run_id = ?", (name, run_id))
     rows = [(run_id, m.key, *_stored_value(m.value), m.timestamp, m.step) for m in metrics]
-    c.executemany("INSERT OR IGNORE INTO metrics VALUES (?, ?, ?, ?, ?, ?)", rows)
+    c.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
     c.executemany(
         "INSERT INTO latest_metrics VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) "
         "DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, "
         "timestamp = excluded.timestamp, step = excluded.step "
-        "WHERE (excluded.step, excluded.timestamp, excluded.value) >= (step, timestamp, value)",
+        "WHERE (excluded.step, excluded.timestamp, excluded.value) >= "
+        "(latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)",
         rows,
     )
 
@@ -200,7 +201,7 @@ def _insert_params(c: Conn, run_id: str, params: list[Param]) -> None:
                 f"Attempted logging new value '{value}'."
             )
     c.executemany(
-        "INSERT OR IGNORE INTO params VALUES (?, ?, ?)",
+        "INSERT INTO params VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(run_id, key, value) for key, value in wanted.items()],
     )
 
@@ -223,20 +224,18 @@ def metric_history(
     c: Conn, run_id: str, key: str, max_results: int | None, offset: int
 ) -> Page[Metric]:
     info(c, run_id)
-    limit = -1 if max_results is None else max_results + 1
-    rows = c.execute(
-        "SELECT * FROM metrics WHERE run_id = ? AND key = ? "
-        "ORDER BY timestamp, step, value LIMIT ? OFFSET ?",
-        (run_id, key, limit, offset),
-    ).fetchall()
-    metrics = [_to_metric(row) for row in rows]
-    return Page(metrics) if max_results is None else sqlite_query.page(metrics, max_results, offset)
+    sql = "SELECT * FROM metrics WHERE run_id = ? AND key = ? ORDER BY timestamp, step, value"
+    if max_results is None:
+        rows = c.execute(sql, (run_id, key)).fetchall()
+        return Page([_to_metric(row) for row in rows[offset:]])
+    rows = c.execute(sql + " LIMIT ? OFFSET ?", (run_id, key, max_results + 1, offset)).fetchall()
+    return sql_query.page([_to_metric(row) for row in rows], max_results, offset)
 
 
 def _stored_value(value: float) -> tuple[float, int]:
     return (0.0, 1) if math.isnan(value) else (value, 0)
 
 
-def _to_metric(row: sqlite3.Row) -> Metric:
+def _to_metric(row: Row) -> Metric:
     value = math.nan if row["is_nan"] else row["value"]
     return Metric(row["key"], value, row["timestamp"], row["step"])

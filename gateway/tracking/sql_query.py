@@ -1,16 +1,46 @@
-"""Search clauses and orderings compiled into SQLite WHERE and ORDER BY text with parameters.
+"""Search clauses and orderings compiled into WHERE and ORDER BY text with parameters.
 
-Only fixed column names and the parser's fixed operators are pasted into SQL; every value and
-every metric/param/tag key is a bound parameter.
+The SQL is the subset SQLite and PostgreSQL share, with `?` placeholders (the PostgreSQL store
+turns them into its driver's). Only fixed column names and the parser's fixed operators are pasted
+into SQL; every value and every metric/param/tag key is a bound parameter.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from gateway.tracking.store import Clause, Order, Page
 
 T = TypeVar("T")
+
+
+class Row(Protocol):
+    """A result row read by column name or position, and unpacked like a tuple."""
+
+    def __getitem__(self, key: str | int) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """What the SQL modules use of a connection: sqlite3's, or the PostgreSQL store's adapter."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
+
 
 OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE"})
 
@@ -109,8 +139,9 @@ def order_by(orders: tuple[Order, ...], entity: Entity) -> tuple[str, list[objec
 
 
 def marks(values: Iterable[object]) -> str:
-    """`?, ?, ?` for an `IN (...)` list of these values."""
-    return ", ".join("?" for _ in values)
+    """`?, ?, ?` for an `IN (...)` list of these values; `NULL` (matching nothing) for none,
+    as PostgreSQL refuses an empty `IN ()`."""
+    return ", ".join("?" for _ in values) or "NULL"
 
 
 def page(items: list[T], max_results: int, offset: int) -> Page[T]:

@@ -1,13 +1,12 @@
-"""SQL of experiments and their tags, run by `SqliteStore` inside its transactions."""
+"""SQL of experiments and their tags, run by the SQLite and PostgreSQL stores inside their
+transactions (the SQL both engines share: see sql_query.py)."""
 
-import sqlite3
 from collections.abc import Iterable
 
 from gateway.errors import AlreadyExists, InvalidParameter, NotFound
-from gateway.tracking import sqlite_query, uris
+from gateway.tracking import sql_query, uris
+from gateway.tracking.sql_query import Conn, Row
 from gateway.tracking.store import ACTIVE, DELETED, Experiment, Page, Search, Tag, now_ms
-
-Conn = sqlite3.Connection
 
 
 def key_of(experiment_id: str) -> int | None:
@@ -24,7 +23,7 @@ def get(c: Conn, experiment_id: str, stages: Iterable[str] = (ACTIVE, DELETED)) 
     return _to_experiment(c, row)
 
 
-def _to_experiment(c: Conn, row: sqlite3.Row) -> Experiment:
+def _to_experiment(c: Conn, row: Row) -> Experiment:
     tags = c.execute(
         "SELECT key, value FROM experiment_tags WHERE experiment_id = ? ORDER BY key",
         (row["experiment_id"],),
@@ -54,38 +53,35 @@ def create(c: Conn, name: str, location: str | None, tags: list[Tag], default_ro
     _check_name_free(c, name)
     location = uris.resolve_if_local(location) if location else None
     now = now_ms()
-    cursor = c.execute(
+    key = c.execute(
         "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, "
-        "last_update_time) VALUES (?, ?, ?, ?, ?)",
+        "last_update_time) VALUES (?, ?, ?, ?, ?) RETURNING experiment_id",
         (name, location or "", ACTIVE, now, now),
-    )
-    experiment_id = str(cursor.lastrowid)
+    ).fetchall()[0][0]
     if not location:
-        location = uris.append_path(default_root, experiment_id)
+        location = uris.append_path(default_root, str(key))
         c.execute(
-            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
-            (location, cursor.lastrowid),
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?", (location, key)
         )
     c.executemany(
-        "INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)",
-        [(cursor.lastrowid, tag.key, tag.value) for tag in tags],
+        "INSERT INTO experiment_tags VALUES (?, ?, ?) "
+        "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
+        [(key, tag.key, tag.value) for tag in tags],
     )
-    return experiment_id
+    return str(key)
 
 
 def search(c: Conn, query: Search) -> Page[Experiment]:
-    entity = sqlite_query.EXPERIMENTS
-    where, params = sqlite_query.where(query.clauses, entity)
-    order, order_params = sqlite_query.order_by(query.order_by, entity)
+    entity = sql_query.EXPERIMENTS
+    where, params = sql_query.where(query.clauses, entity)
+    order, order_params = sql_query.order_by(query.order_by, entity)
     stages = query.view.stages
     rows = c.execute(
-        f"SELECT e.* FROM experiments e WHERE e.lifecycle_stage IN ({sqlite_query.marks(stages)})"
+        f"SELECT e.* FROM experiments e WHERE e.lifecycle_stage IN ({sql_query.marks(stages)})"
         f"{where}{order} LIMIT ? OFFSET ?",
         [*stages, *params, *order_params, query.max_results + 1, query.offset],
     ).fetchall()
-    return sqlite_query.page(
-        [_to_experiment(c, row) for row in rows], query.max_results, query.offset
-    )
+    return sql_query.page([_to_experiment(c, row) for row in rows], query.max_results, query.offset)
 
 
 def rename(c: Conn, experiment_id: str, new_name: str) -> None:

@@ -1,0 +1,189 @@
+"""Processes the local twin (and the tests) start: each with its PID recorded, stopped by that PID.
+
+A `Proc` is one server: started with `subprocess.Popen` in a session of its own (a terminal's
+Ctrl-C reaches the twin, which then stops everything in order), its PID written to
+`<dir>/<name>.pid`, its output to `<dir>/<name>.log`, ready once its probe answers. `stop()`
+sends SIGTERM and falls back to SIGKILL after `stop_timeout`; `kill()` is the crash.
+
+Safety nets as in tests/emulators.py: on Linux every child gets PR_SET_PDEATHSIG=SIGTERM (the
+kernel stops it if the starting thread dies, even by SIGKILL), and an atexit hook stops whatever
+is still running, newest first.
+"""
+
+import atexit
+import contextlib
+import ctypes
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Self
+
+HOST = "127.0.0.1"
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_RUNNING: list["Proc"] = []
+_RUNNING_LOCK = threading.Lock()
+
+
+class StartError(RuntimeError):
+    """A process exited or did not answer in time; the message ends with its log's tail."""
+
+
+def free_port(host: str = HOST) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def free_ports(count: int, host: str = HOST) -> list[int]:
+    """`count` distinct ports that were free a moment ago."""
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port(host))
+    return sorted(ports)
+
+
+def http_status(url: str, timeout: float = 2.0) -> int:
+    """The HTTP status of a GET (0 when nothing answers); never through a proxy."""
+    try:
+        with _DIRECT.open(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        error.close()
+        return int(error.code)
+    except (OSError, urllib.error.URLError):
+        return 0
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    return lambda: http_status(url) == 200
+
+
+def tail(path: Path, limit: int = 3000) -> str:
+    try:
+        return path.read_bytes()[-limit:].decode(errors="replace")
+    except OSError as error:
+        return f"<no log: {error}>"
+
+
+def _pdeathsig() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
+class Proc:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        rundir: Path,
+        *,
+        ready: Callable[[], bool] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        stop_timeout: float = 20.0,
+    ) -> None:
+        self.name = name
+        self.argv = [str(arg) for arg in argv]
+        self.rundir = rundir
+        self.ready = ready
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd or rundir
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.rundir / f"{self.name}.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.rundir / f"{self.name}.pid"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout: float = 60.0) -> Self:
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            log.write(f"$ {' '.join(self.argv)}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.cwd,
+                env=self.env,
+                start_new_session=True,
+                preexec_fn=_pdeathsig(),
+            )
+        self.pid_path.write_text(f"{self.process.pid}\n")
+        with _RUNNING_LOCK:
+            _RUNNING.append(self)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.ready is not None and not self.ready():
+            if not self.running:
+                raise StartError(f"{self.name} exited early:\n{tail(self.log_path)}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise StartError(f"{self.name} not ready in {timeout} s:\n{tail(self.log_path)}")
+            time.sleep(0.1)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after `stop_timeout`; the exit code (None if never started)."""
+        return self._end(signal.SIGTERM, self.stop_timeout)
+
+    def kill(self) -> int | None:
+        """SIGKILL at once: a crash, for failure tests."""
+        return self._end(signal.SIGKILL, self.stop_timeout)
+
+    def _end(self, signum: int, timeout: float) -> int | None:
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signum)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                process.wait()
+        with _RUNNING_LOCK, contextlib.suppress(ValueError):
+            _RUNNING.remove(self)
+        self.pid_path.unlink(missing_ok=True)
+        return process.returncode
+
+    def __repr__(self) -> str:
+        return f"<Proc {self.name} pid={self.pid} {'running' if self.running else 'stopped'}>"
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    with _RUNNING_LOCK:
+        leftovers = list(reversed(_RUNNING))
+    for proc in leftovers:
+        with contextlib.suppress(Exception):
+            proc.stop()

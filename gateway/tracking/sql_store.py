@@ -1,0 +1,119 @@
+"""The store operations both SQL engines share: each runs the SQL of sql_experiments.py or
+sql_runs.py in one transaction, a write or a read, that the engine's store carries out off the
+event loop (`SqliteStore`, `PostgresStore`)."""
+
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import TypeVar
+
+from gateway.tracking import sql_experiments as experiments
+from gateway.tracking import sql_runs as runs
+from gateway.tracking.sql_query import Conn
+from gateway.tracking.store import (
+    ACTIVE,
+    DELETED,
+    Experiment,
+    Metric,
+    Page,
+    Param,
+    Run,
+    RunInfo,
+    Search,
+    Tag,
+    TrackingStore,
+    now_ms,
+)
+
+T = TypeVar("T")
+
+
+class SqlStore(TrackingStore):
+    default_root: str
+
+    @abstractmethod
+    async def _write(self, work: Callable[[Conn], T]) -> T:
+        """Run `work` in one write transaction, committed if it returns."""
+
+    @abstractmethod
+    async def _read(self, work: Callable[[Conn], T]) -> T:
+        """Run `work` on one consistent snapshot."""
+
+    # -- experiments ---------------------------------------------------------------------------
+
+    async def create_experiment(
+        self, name: str, artifact_location: str | None, tags: list[Tag]
+    ) -> str:
+        return await self._write(
+            lambda c: experiments.create(c, name, artifact_location, tags, self.default_root)
+        )
+
+    async def get_experiment(self, experiment_id: str) -> Experiment:
+        return await self._read(lambda c: experiments.get(c, experiment_id))
+
+    async def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return await self._read(lambda c: experiments.by_name(c, name))
+
+    async def search_experiments(self, search: Search) -> Page[Experiment]:
+        return await self._read(lambda c: experiments.search(c, search))
+
+    async def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        await self._write(lambda c: experiments.rename(c, experiment_id, new_name))
+
+    async def delete_experiment(self, experiment_id: str) -> None:
+        await self._write(lambda c: experiments.delete(c, experiment_id))
+
+    async def restore_experiment(self, experiment_id: str) -> None:
+        await self._write(lambda c: experiments.restore(c, experiment_id))
+
+    async def hard_delete_experiment(self, experiment_id: str) -> None:
+        await self._write(lambda c: experiments.hard_delete(c, experiment_id))
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    async def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        run_name: str | None,
+        tags: list[Tag],
+    ) -> Run:
+        return await self._write(
+            lambda c: runs.create(c, experiment_id, user_id, start_time, run_name, tags)
+        )
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self._read(lambda c: runs.load(c, [runs.info(c, run_id)])[0])
+
+    async def update_run(
+        self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
+    ) -> RunInfo:
+        return await self._write(lambda c: runs.update(c, run_id, status, end_time, run_name))
+
+    async def delete_run(self, run_id: str) -> None:
+        await self._write(lambda c: runs.set_stage(c, run_id, DELETED, now_ms()))
+
+    async def restore_run(self, run_id: str) -> None:
+        await self._write(lambda c: runs.set_stage(c, run_id, ACTIVE, None))
+
+    async def hard_delete_run(self, run_id: str) -> None:
+        await self._write(lambda c: runs.hard_delete(c, run_id))
+
+    async def search_runs(self, search: Search) -> Page[Run]:
+        return await self._read(lambda c: runs.search(c, search))
+
+    async def deleted_runs(self, experiment_ids: list[str] | None = None) -> list[RunInfo]:
+        return await self._read(lambda c: runs.deleted(c, experiment_ids))
+
+    async def log_batch(
+        self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[Tag]
+    ) -> None:
+        await self._write(lambda c: runs.log_batch(c, run_id, metrics, params, tags))
+
+    async def delete_tag(self, run_id: str, key: str) -> None:
+        await self._write(lambda c: runs.delete_tag(c, run_id, key))
+
+    async def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None, offset: int
+    ) -> Page[Metric]:
+        return await self._read(lambda c: runs.metric_history(c, run_id, key, max_results, offset))
