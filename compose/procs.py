@@ -102,6 +102,8 @@ class Proc:
         self.cwd = cwd or rundir
         self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[bytes] | None = None
+        self.stop_seconds: float | None = None
+        """How long the last stop() or kill() took."""
 
     @property
     def log_path(self) -> Path:
@@ -162,6 +164,7 @@ class Proc:
         process = self.process
         if process is None:
             return None
+        began = time.monotonic()
         if process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 process.send_signal(signum)
@@ -174,6 +177,7 @@ class Proc:
         with _RUNNING_LOCK, contextlib.suppress(ValueError):
             _RUNNING.remove(self)
         self.pid_path.unlink(missing_ok=True)
+        self.stop_seconds = time.monotonic() - began
         return process.returncode
 
     def __repr__(self) -> str:

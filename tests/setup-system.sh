@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# System packages the browser tests need: Debian's Chromium and ChromeDriver.
-# Idempotent and fast when already installed; needs root only to install (make test calls it).
-# ARTGW_SKIP_BROWSER=1 skips both this and the browser tests.
+# System packages the tests need from Debian: Chromium and ChromeDriver (browser tests); nginx,
+# PostgreSQL and docker-compose (PostgreSQL store tests, compose validation, the local twin).
+# Idempotent and fast when all are installed; needs root only to install (make test calls it).
+# ARTGW_SKIP_BROWSER=1 leaves Chromium out (and skips the browser tests).
 set -euo pipefail
 
-if [ "${ARTGW_SKIP_BROWSER:-}" = "1" ]; then
-    exit 0
+missing=()
+if [ "${ARTGW_SKIP_BROWSER:-}" != "1" ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 fi
-if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-    echo "tests/setup-system.sh: Chromium is missing; run this script as root to install it," >&2
-    echo "or set ARTGW_SKIP_BROWSER=1 to skip the browser tests." >&2
+    echo "tests/setup-system.sh: missing ${missing[*]}; run this script as root to install them" >&2
+    echo "(ARTGW_SKIP_BROWSER=1 leaves out Chromium and the browser tests)." >&2
     exit 1
 fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt_get() { apt-get -o DPkg::Lock::Timeout=120 "$@"; }
-# Refresh the package lists only when apt does not know chromium yet, or they turn out stale.
-if ! apt-cache show chromium >/dev/null 2>&1; then
+# Refresh the package lists only when apt does not know a package yet, or they turn out stale.
+for package in "${missing[@]}"; do
+    if ! apt-cache show "$package" >/dev/null 2>&1; then
+        apt_get update -q
+        break
+    fi
+done
+if ! apt_get install -y -q "${missing[@]}"; then
     apt_get update -q
+    apt_get install -y -q "${missing[@]}"
 fi
-if ! apt_get install -y -q chromium chromium-driver; then
-    apt_get update -q
-    apt_get install -y -q chromium chromium-driver
-fi
-chromium --version
+echo "tests/setup-system.sh: installed ${missing[*]}"
