@@ -73,6 +73,15 @@ class PostgresCluster:
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> Self:
+        """initdb, start, create artgw's role and database; on any failure, stop and raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         self._make_workdir()
         self.port = self.port or free_port()
         self._as_server_user(self._initdb())
@@ -80,7 +89,6 @@ class PostgresCluster:
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
         self.admin(f"CREATE ROLE {ROLE} LOGIN CREATEDB PASSWORD '{self.password}'")
         self.create_database(ROLE)
-        return self
 
     def _make_workdir(self) -> None:
         if self.given is None:  # /tmp: short socket paths, and the postgres user can traverse it
@@ -133,9 +141,10 @@ class PostgresCluster:
 
     def stop(self) -> None:
         """Fast shutdown (SIGKILL after 20 s) and the work dir removed, if this made it."""
-        if self.pid is not None:
+        if (self.data / "postmaster.pid").exists():
             with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
                 self._as_server_user(self._pg_ctl("stop", "-m", "fast", "-t", "20"))
+        if self.pid is not None:
             self._kill_if_alive(self.pid)
             self.pid = None
         if self.given is None and self.workdir != Path():

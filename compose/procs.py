@@ -35,18 +35,24 @@ class StartError(RuntimeError):
     """A process exited or did not answer in time; the message ends with its log's tail."""
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = HOST) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that was free a moment ago, and never handed out before by this process (the
+    twin picks ports for many servers before any of them binds)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def free_ports(count: int, host: str = HOST) -> list[int]:
     """`count` distinct ports that were free a moment ago."""
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port(host))
-    return sorted(ports)
+    return [free_port(host) for _ in range(count)]
 
 
 def http_status(url: str, timeout: float = 2.0) -> int:

@@ -88,15 +88,26 @@ class SeaweedCluster:
     # -- life cycle ----------------------------------------------------------------------------
 
     def start(self) -> Self:
+        """Master, volume servers, filer, S3; on any failure, stop what started and raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
         self.ports = free_ports(2 * (self.count + 3))
-        self.master = self._proc("master", self._master_args(), "/cluster/status").start()
+        self.master = self._proc("master", self._master_args(), "/cluster/status")
+        self.master.start()
         for i in range(self.count):
             self.volumes.append(self._proc(f"volume{i + 1}", self._volume_args(i), "/status"))
             self.volumes[-1].start()
         self._wait_for_volume_servers(self.count)
-        self.filer = self._proc("filer", self._filer_args(), "/").start()
-        self.s3 = self._proc("s3", self._s3_args(), "/healthz", env=self.env).start()
-        return self
+        self.filer = self._proc("filer", self._filer_args(), "/")
+        self.filer.start()
+        self.s3 = self._proc("s3", self._s3_args(), "/healthz", env=self.env)
+        self.s3.start()
 
     def stop(self) -> None:
         """In reverse order (S3, filer, volumes, master): a filer whose master is gone ignores

@@ -67,17 +67,20 @@ class Twin:
         self._make_workdir()
         ports = free_ports(self.gateways_count + 2)
         self.ports = {"nginx": ports[0], "tracking": ports[1]}
-        self.postgres = PostgresCluster().start()
+        self.postgres = PostgresCluster()
+        self.postgres.start()
         self.seaweed = SeaweedCluster(
             self.root / "seaweed", volume_servers=self.volume_servers, rundir=self.rundir
         )
         self.seaweed.start()
         self.seaweed.make_bucket(self.bucket)
         for i, port in enumerate(ports[2:], 1):
-            self.gateways.append(self._gateway(i, port).start())
-        gateway_ports = ports[2:]
-        self.nginx = nginx_proc(self.root / "nginx", self.rundir, ports[0], gateway_ports).start()
-        self.tracking = self._tracking(ports[1]).start()
+            self.gateways.append(self._gateway(i, port))
+            self.gateways[-1].start()
+        self.nginx = nginx_proc(self.root / "nginx", self.rundir, ports[0], ports[2:])
+        self.nginx.start()
+        self.tracking = self._tracking(ports[1])
+        self.tracking.start()
 
     def stop(self) -> None:
         """Newest first; safe to call twice, and after a failed start."""
