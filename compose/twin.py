@@ -69,6 +69,7 @@ class Twin:
         self.ports = {"nginx": ports[0], "tracking": ports[1]}
         self.postgres = PostgresCluster()
         self.postgres.start()
+        (self.rundir / "postgres.pid").write_text(f"{self.postgres.pid}\n")
         self.seaweed = SeaweedCluster(
             self.root / "seaweed", volume_servers=self.volume_servers, rundir=self.rundir
         )
@@ -91,6 +92,7 @@ class Twin:
             self.seaweed.stop()
         if self.postgres is not None:
             self.postgres.stop()
+            (self.rundir / "postgres.pid").unlink(missing_ok=True)
 
     def stop_seconds(self) -> dict[str, float]:
         """How long each process took to stop (after `stop()`), for the record."""
@@ -103,7 +105,7 @@ class Twin:
     def _make_workdir(self) -> None:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="artgw-twin-"))
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.rundir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o755)  # nginx's workers (an unprivileged user) write temp files
 
     @property
@@ -214,7 +216,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too: a shell's `twin &` ignores it
+        signal.signal(signum, _interrupt)
     twin = Twin(args.workdir, args.gateways, args.volume_servers)
     try:
         twin.start()

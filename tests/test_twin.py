@@ -9,6 +9,9 @@ printed and written to <twin work dir>/summary.json.
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +69,36 @@ def client_env(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has stopped, whoever reaps it
+
+
+def test_the_twin_script_stops_everything_it_started_on_ctrl_c(tmp_path: Path) -> None:
+    require_system_tools()
+    workdir, out = tmp_path / "twin", tmp_path / "twin.out"
+    script = Path(__file__).resolve().parent.parent / "compose" / "twin.py"
+    argv = [sys.executable, str(script), "--workdir", str(workdir), "--volume-servers", "2"]
+    with out.open("w") as sink:
+        twin = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while "Ready." not in out.read_text() and twin.poll() is None:
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.2)
+    pids = {path.stem: int(path.read_text()) for path in (workdir / "run").glob("*.pid")}
+    expected = {"postgres", "master", "volume1", "volume2", "filer", "s3", "nginx", "tracking"}
+    assert expected | {"gateway1", "gateway2"} == set(pids), out.read_text()
+    assert all(alive(pid) for pid in pids.values())
+    twin.send_signal(signal.SIGINT)
+    assert twin.wait(timeout=180) == 0, out.read_text()
+    assert [name for name, pid in pids.items() if alive(pid)] == []
+    assert list((workdir / "run").glob("*.pid")) == []
+    assert "seconds to stop" in out.read_text()
 
 
 def bucket_keys(twin: Twin, prefix: str) -> set[str]:
