@@ -287,6 +287,9 @@ def run_workload(wl: Workload, ctx: Context, live: dict[str, RunningServer], res
             res.failures.append(f"{wl.name} on {name}: preparing: {exc}")
             log(f"FAIL {wl.name} {name} prepare: {exc}")
     rounds = min(ctx.rounds, wl.max_rounds or ctx.rounds)
+    for name in live:
+        if not any(s.startswith(f"{wl.name} on {name}:") for s in res.skipped):
+            res.plan(wl.name, name, rounds if name in active else 0)
     for rnd in range(1, rounds + 1):
         for name in active:  # interleaved: A B A B ...
             proctree.quiet_gate(ctx.quiet_each)
@@ -419,6 +422,10 @@ def write_report(
         "values": results.values,
         "failures": results.failures,
         "skipped": results.skipped,
+        "verification": {
+            wl: {name: results.verification(wl, name) for name in results.servers}
+            for wl in results.planned
+        },
     }
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     log(f"wrote {out} and {out.with_suffix('.json').name}")
