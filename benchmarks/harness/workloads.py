@@ -55,11 +55,14 @@ class Payload:
 
 @dataclass
 class ObjectStore:
-    """An S3 emulator (moto_server) that both servers use as their destination."""
+    """The S3 server (moto_server or SeaweedFS) that both gateways use as their destination."""
 
     endpoint: str
     bucket: str
     server: RunningServer
+    kind: str = "moto"
+    curl_auth: tuple[str, ...] = ()  # curl arguments that sign requests (SeaweedFS checks SigV4)
+    grpc_ports: list[int] = field(default_factory=list)
 
     def object_url(self, spec: ServerSpec, rel: str) -> str:
         return f"{self.endpoint}/{self.bucket}/{spec.name}/{rel}"
@@ -165,9 +168,9 @@ def stored_sha256(ctx: Context, spec: ServerSpec, rel: str) -> str:
         raise VerificationError(f"cannot read {spec.name}'s destination directly")
     tmp = ctx.work / f"verify-{spec.name}.bin"
     try:
-        res = clients.curl_get(ctx.store.object_url(spec, rel), tmp)
+        res = clients.curl_get(ctx.store.object_url(spec, rel), tmp, extra=ctx.store.curl_auth)
         if res.status != 200:
-            raise VerificationError(f"{rel}: emulator GET answered {res.status}")
+            raise VerificationError(f"{rel}: {ctx.store.kind} GET answered {res.status}")
         return sha256_file(tmp)
     finally:
         tmp.unlink(missing_ok=True)
@@ -177,7 +180,7 @@ def delete_stored(ctx: Context, spec: ServerSpec, rel: str) -> None:
     if spec.local_dest is not None:
         (spec.local_dest / rel).unlink(missing_ok=True)
     elif ctx.store is not None:
-        http_request("DELETE", ctx.store.object_url(spec, rel))
+        clients.curl_request("DELETE", ctx.store.object_url(spec, rel), ctx.store.curl_auth)
 
 
 def count_files(spec: ServerSpec, rel_dir: str) -> int:
@@ -278,7 +281,7 @@ def big_metrics(put: bool, s3: bool) -> list[Metric]:
         Metric("cpu_s_per_gib", "server CPU-s per GiB", 2, cpu_target),
         Metric("rss_growth_mb", "server RSS growth, peak - before (MB)", 1, Target("abs<=", 5)),
         Metric("rss_peak_mb", "server RSS peak during (MB)", 0),
-        *([Metric("store_cpu_s", "moto_server CPU-s", 1)] if s3 else []),
+        *([Metric("store_cpu_s", "S3 server CPU-s (moto/SeaweedFS)", 1)] if s3 else []),
         *client_metrics(),
     ]
 
