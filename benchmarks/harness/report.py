@@ -19,9 +19,23 @@ class Results:
     values: dict[str, dict[str, dict[int, dict[str, float]]]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    # workload -> server -> rounds planned (0 when preparing failed); absent when skipped
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, workload: str, server: str, rnd: int, metrics: dict[str, float]) -> None:
         self.values.setdefault(workload, {}).setdefault(server, {})[rnd] = metrics
+
+    def plan(self, workload: str, server: str, rounds: int) -> None:
+        self.planned.setdefault(workload, {})[server] = rounds
+
+    def verification(self, workload: str, server: str) -> str:
+        """'passed (k/k rounds)' when every planned round ran and passed its checks."""
+        if server not in self.planned.get(workload, {}):
+            return "skipped"
+        want = self.planned[workload][server]
+        ok = len(self.values.get(workload, {}).get(server, {}))
+        status = "passed" if want and ok == want else "FAILED"
+        return f"{status} ({ok}/{want} rounds)"
 
     def series(self, workload: str, server: str, key: str) -> dict[int, float]:
         rounds = self.values.get(workload, {}).get(server, {})
@@ -82,6 +96,18 @@ def _row(
             ratio = statistics.median(ratios[o]) if ratios[o] else None
             cells.append(verdict(m, value, ratio))
     return cells
+
+
+def verification_table(results: Results, workloads: list[Workload]) -> str:
+    head = ["workload", "check", *results.servers]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for wl in workloads:
+        cells = [wl.name, wl.check]
+        for s in results.servers:
+            status = results.verification(wl.name, s)
+            cells.append(f"**{status}**" if status.startswith("FAILED") else status)
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
 
 
 def _first_line(argv: list[str]) -> str:
@@ -154,6 +180,7 @@ def render(
     parts += [f"- {name}: `{shlex.join(argv)}`" for name, argv in server_argv.items()]
     parts += ["", "## Results", "", table(results, workloads, client=False), ""]
     parts += ["## Load tools and machine", "", table(results, workloads, client=True), ""]
+    parts += ["## Verification", "", verification_table(results, workloads), ""]
     notes = [*notes, background_note(results)]
     parts += ["## Notes", "", *(f"- {n}" for n in notes), ""]
     if results.skipped:

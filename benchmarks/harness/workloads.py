@@ -55,11 +55,14 @@ class Payload:
 
 @dataclass
 class ObjectStore:
-    """An S3 emulator (moto_server) that both servers use as their destination."""
+    """The S3 server (moto_server or SeaweedFS) that both gateways use as their destination."""
 
     endpoint: str
     bucket: str
     server: RunningServer
+    kind: str = "moto"
+    curl_auth: tuple[str, ...] = ()  # curl arguments that sign requests (SeaweedFS checks SigV4)
+    grpc_ports: list[int] = field(default_factory=list)
 
     def object_url(self, spec: ServerSpec, rel: str) -> str:
         return f"{self.endpoint}/{self.bucket}/{spec.name}/{rel}"
@@ -165,9 +168,9 @@ def stored_sha256(ctx: Context, spec: ServerSpec, rel: str) -> str:
         raise VerificationError(f"cannot read {spec.name}'s destination directly")
     tmp = ctx.work / f"verify-{spec.name}.bin"
     try:
-        res = clients.curl_get(ctx.store.object_url(spec, rel), tmp)
+        res = clients.curl_get(ctx.store.object_url(spec, rel), tmp, extra=ctx.store.curl_auth)
         if res.status != 200:
-            raise VerificationError(f"{rel}: emulator GET answered {res.status}")
+            raise VerificationError(f"{rel}: {ctx.store.kind} GET answered {res.status}")
         return sha256_file(tmp)
     finally:
         tmp.unlink(missing_ok=True)
@@ -177,7 +180,7 @@ def delete_stored(ctx: Context, spec: ServerSpec, rel: str) -> None:
     if spec.local_dest is not None:
         (spec.local_dest / rel).unlink(missing_ok=True)
     elif ctx.store is not None:
-        http_request("DELETE", ctx.store.object_url(spec, rel))
+        clients.curl_request("DELETE", ctx.store.object_url(spec, rel), ctx.store.curl_auth)
 
 
 def count_files(spec: ServerSpec, rel_dir: str) -> int:
@@ -260,6 +263,7 @@ class Workload:
     name = ""
     metrics: list[Metric] = []  # noqa: RUF012 - overridden per class
     max_rounds = 0  # 0: as many as --rounds
+    check = ""  # what each round verifies (the report's Verification table)
 
     def prepare(self, ctx: Context, server: RunningServer) -> None:
         """Untimed set-up before the first round (seeding data)."""
@@ -277,7 +281,7 @@ def big_metrics(put: bool, s3: bool) -> list[Metric]:
         Metric("cpu_s_per_gib", "server CPU-s per GiB", 2, cpu_target),
         Metric("rss_growth_mb", "server RSS growth, peak - before (MB)", 1, Target("abs<=", 5)),
         Metric("rss_peak_mb", "server RSS peak during (MB)", 0),
-        *([Metric("store_cpu_s", "moto_server CPU-s", 1)] if s3 else []),
+        *([Metric("store_cpu_s", "S3 server CPU-s (moto/SeaweedFS)", 1)] if s3 else []),
         *client_metrics(),
     ]
 
@@ -300,6 +304,7 @@ def big_result(ctx: Context, probe: Probe, res: clients.CurlResult) -> dict[str,
 class PutBig(Workload):
     def __init__(self, s3: bool) -> None:
         self.name = "put_big_s3" if s3 else "put_big"
+        self.check = "HTTP 200; sha256 of the stored bytes, read around the server"
         self.metrics = big_metrics(put=True, s3=s3)
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
@@ -320,6 +325,7 @@ class GetBig(Workload):
 
     def __init__(self, s3: bool) -> None:
         self.name = "get_big_s3" if s3 else "get_big"
+        self.check = "HTTP 200 and byte count; sha256 of a second, untimed download"
         self.metrics = big_metrics(put=False, s3=s3)
 
     def prepare(self, ctx: Context, server: RunningServer) -> None:
@@ -406,6 +412,7 @@ def verify_small_dir(ctx: Context, spec: ServerSpec, rel_dir: str) -> None:
 
 class PutSmall(Workload):
     name = "put_small"
+    check = "every response 200; exactly N files stored; sampled bodies byte for byte"
     metrics = small_metrics(put=True)
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
@@ -418,6 +425,7 @@ class PutSmall(Workload):
 
 class GetSmall(Workload):
     name = "get_small"
+    check = "every response 200 with the expected size and index prefix"
     metrics = small_metrics(put=False)
 
     def prepare(self, ctx: Context, server: RunningServer) -> None:
@@ -434,6 +442,7 @@ class GetSmall(Workload):
 
 class ListDir(Workload):
     name = "list"
+    check = "every response 200 listing exactly the expected names"
     REL = "listdir"
     metrics = (
         Metric("median_ms", "median ms per request (keep-alive)", 1, Target("abs<=", 50)),
@@ -488,6 +497,7 @@ class ListDir(Workload):
 
 class Startup(Workload):
     name = "startup"
+    check = "/health answered 200"
     metrics = (
         Metric("ready_s", "start to first 200 on /health (s)", 2, Target("abs<=", 1.5)),
         Metric("rest_rss_mb", "process tree RSS at rest, sum (MB)", 0, Target("abs<=", 150)),
@@ -531,6 +541,7 @@ def at_rest(server: RunningServer, settle_s: float) -> dict[str, float]:
 class IdleAfterLoad(Workload):
     name = "idle_after_load"
     max_rounds = 1
+    check = "/health still answers 200"
     metrics = (
         Metric("rss_mb", "main instance tree RSS after all workloads (MB)", 0),
         Metric("pss_mb", "main instance tree PSS after all workloads (MB)", 0),
@@ -538,6 +549,9 @@ class IdleAfterLoad(Workload):
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
         time.sleep(ctx.sizes.settle_s)
+        status = http_request("GET", server.spec.health_url)[0]
+        if status != 200:
+            raise VerificationError(f"/health answered {status} after the workloads")
         return {"rss_mb": server.rss_bytes() / MB, "pss_mb": server.pss_bytes() / MB}
 
 

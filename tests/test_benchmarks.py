@@ -1,0 +1,72 @@
+"""The benchmark harness works end to end: `benchmarks/run.py --quick --servers artgw`.
+
+Checks behaviour (every workload ran and verified its bytes), never timings. artgw is the one
+installed beside this interpreter; mlflow is not needed. wrk is installed through the harness's
+own setup path (apt-get) when it is missing, as CI runs as root.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "benchmarks" / "run.py"
+SETUP = REPO / "benchmarks" / "setup.sh"
+LOCAL_WORKLOADS = ("startup", "put_big", "get_big", "put_small", "get_small", "list")
+
+
+def ensure_load_tools() -> None:
+    """curl and wrk through setup.sh's install path (apt-get), without the mlflow venv."""
+    if shutil.which("wrk") and shutil.which("curl"):
+        return
+    subprocess.run(
+        ["bash", str(SETUP), "--tools-only"], check=True, timeout=600, capture_output=True
+    )
+    assert shutil.which("wrk"), "benchmarks/setup.sh --tools-only did not install wrk"
+
+
+@pytest.mark.timeout(900)
+def test_quick_benchmark_artgw_alone_verifies_every_workload(tmp_path: Path) -> None:
+    ensure_load_tools()
+    artgw = Path(sys.executable).with_name("artgw")
+    assert artgw.exists(), f"no artgw beside {sys.executable}"
+    out = tmp_path / "report.md"
+    argv = [
+        sys.executable,
+        str(RUN),
+        "--quick",
+        "--servers",
+        "artgw",
+        "--artgw-bin",
+        str(artgw),
+        "--big-mib",
+        "16",
+        "--workdir",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert proc.returncode == 0, f"run.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["failures"] == []
+    assert raw["skipped"] == []
+    verification = raw["verification"]
+    for name in (*LOCAL_WORKLOADS, "idle_after_load"):
+        assert verification[name]["artgw"].startswith("passed"), (name, verification[name])
+        assert raw["values"][name]["artgw"], f"{name} recorded no round"
+
+    report = out.read_text()
+    assert "## Verification" in report
+    for name in LOCAL_WORKLOADS:
+        rows = [ln for ln in report.splitlines() if ln.startswith(f"| {name} |")]
+        assert rows, f"{name} missing from the report"
+        assert any("passed (1/1 rounds)" in ln for ln in rows), f"{name} not verified in report"
+    assert "FAILED" not in report
