@@ -12,6 +12,7 @@ import time
 
 from gateway.tracking import uris
 from gateway.tracking.postgres_conn import PgConn
+from gateway.tracking.schema_rules import refuse_foreign, upgrade
 from gateway.tracking.store import (
     ACTIVE,
     DEFAULT_EXPERIMENT_ID,
@@ -107,28 +108,12 @@ def _tables(conn: PgConn) -> set[str]:
 def _ensure(conn: PgConn, default_artifact_root: str, where: str, create: bool) -> None:
     tables = _tables(conn)
     if "schema_version" not in tables:
-        if "alembic_version" in tables:
-            raise StoreError(
-                f"{where} is a database of MLflow's own server, not of artgw; "
-                "give artgw a database of its own with --backend-store-uri"
-            )
-        if tables:
-            raise StoreError(f"{where} holds tables that are not artgw's; refusing to use it")
+        refuse_foreign(tables, where)
         if not create:
             raise StoreError(f"No tracking database at {where}: it holds no artgw schema")
         _create(conn, default_artifact_root)
         return
-    version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{where} has schema version {version}, newer than this artgw ({SCHEMA_VERSION}); "
-            "upgrade artgw"
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[target]:
-            conn.execute(statement)
-    if version < SCHEMA_VERSION:
-        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    upgrade(conn, where, SCHEMA_VERSION, MIGRATIONS)
 
 
 def _create(conn: PgConn, default_artifact_root: str) -> None:

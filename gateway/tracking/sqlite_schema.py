@@ -13,6 +13,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from gateway.tracking import uris
+from gateway.tracking.schema_rules import refuse_foreign, upgrade
 from gateway.tracking.store import (
     ACTIVE,
     DEFAULT_EXPERIMENT_ID,
@@ -138,25 +139,10 @@ def in_transaction(conn: sqlite3.Connection, work: Callable[[sqlite3.Connection]
 def _ensure(conn: sqlite3.Connection, default_artifact_root: str, path: str) -> None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     if "schema_version" not in tables:
-        if "alembic_version" in tables:
-            raise StoreError(
-                f"{path} is a database of MLflow's own server, not of artgw; "
-                "give artgw a file of its own with --backend-store-uri"
-            )
-        if tables - {"sqlite_sequence"}:
-            raise StoreError(f"{path} holds tables that are not artgw's; refusing to use it")
+        refuse_foreign(tables - {"sqlite_sequence"}, path)
         _create(conn, default_artifact_root)
         return
-    version = conn.execute("SELECT version FROM schema_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} has schema version {version}, newer than this artgw ({SCHEMA_VERSION}); "
-            "upgrade artgw"
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[target]:
-            conn.execute(statement)
-    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    upgrade(conn, path, SCHEMA_VERSION, MIGRATIONS)
 
 
 def _create(conn: sqlite3.Connection, default_artifact_root: str) -> None:
