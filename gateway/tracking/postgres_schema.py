@@ -8,15 +8,9 @@ processes, replicas of the tracking service): one transaction-scoped advisory lo
 one create or upgrade the schema; the others then find it current.
 """
 
-import time
-
-from gateway.tracking import uris
 from gateway.tracking.postgres_conn import PgConn
-from gateway.tracking.schema_rules import refuse_foreign, upgrade
+from gateway.tracking.schema_rules import create, refuse_foreign, upgrade
 from gateway.tracking.store import (
-    ACTIVE,
-    DEFAULT_EXPERIMENT_ID,
-    DEFAULT_EXPERIMENT_NAME,
     StoreError,
 )
 
@@ -117,15 +111,4 @@ def _ensure(conn: PgConn, default_artifact_root: str, where: str, create: bool) 
 
 
 def _create(conn: PgConn, default_artifact_root: str) -> None:
-    for statement in SCHEMA_V1:
-        conn.execute(statement)
-    for target in range(2, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[target]:
-            conn.execute(statement)
-    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    now = int(time.time() * 1000)
-    location = uris.append_path(default_artifact_root, DEFAULT_EXPERIMENT_ID)
-    conn.execute(
-        "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?)",
-        (int(DEFAULT_EXPERIMENT_ID), DEFAULT_EXPERIMENT_NAME, location, ACTIVE, now, now),
-    )
+    create(conn, SCHEMA_V1, SCHEMA_VERSION, MIGRATIONS, default_artifact_root)

@@ -1,8 +1,15 @@
 """What both SQL stores check before using a database: that it is artgw's, and its version."""
 
+import time
 from typing import Any, Protocol
 
-from gateway.tracking.store import StoreError
+from gateway.tracking import uris
+from gateway.tracking.store import (
+    ACTIVE,
+    DEFAULT_EXPERIMENT_ID,
+    DEFAULT_EXPERIMENT_NAME,
+    StoreError,
+)
 
 
 class Executes(Protocol):
@@ -35,3 +42,25 @@ def upgrade(
             conn.execute(statement)
     if version < current:
         conn.execute("UPDATE schema_version SET version = ?", (current,))
+
+
+def create(
+    conn: Executes,
+    schema_v1: tuple[str, ...],
+    current: int,
+    migrations: dict[int, tuple[str, ...]],
+    default_artifact_root: str,
+) -> None:
+    """A new schema at `current`, with experiment 0 "Default" in it."""
+    for statement in schema_v1:
+        conn.execute(statement)
+    for target in range(2, current + 1):
+        for statement in migrations[target]:
+            conn.execute(statement)
+    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (current,))
+    now = int(time.time() * 1000)
+    location = uris.append_path(default_artifact_root, DEFAULT_EXPERIMENT_ID)
+    conn.execute(
+        "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?)",
+        (int(DEFAULT_EXPERIMENT_ID), DEFAULT_EXPERIMENT_NAME, location, ACTIVE, now, now),
+    )

@@ -12,12 +12,8 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import quote
 
-from gateway.tracking import uris
-from gateway.tracking.schema_rules import refuse_foreign, upgrade
+from gateway.tracking.schema_rules import create, refuse_foreign, upgrade
 from gateway.tracking.store import (
-    ACTIVE,
-    DEFAULT_EXPERIMENT_ID,
-    DEFAULT_EXPERIMENT_NAME,
     StoreError,
 )
 
@@ -146,15 +142,4 @@ def _ensure(conn: sqlite3.Connection, default_artifact_root: str, path: str) -> 
 
 
 def _create(conn: sqlite3.Connection, default_artifact_root: str) -> None:
-    for statement in SCHEMA_V1:
-        conn.execute(statement)
-    for target in range(2, SCHEMA_VERSION + 1):
-        for statement in MIGRATIONS[target]:
-            conn.execute(statement)
-    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-    now = int(time.time() * 1000)
-    location = uris.append_path(default_artifact_root, DEFAULT_EXPERIMENT_ID)
-    conn.execute(
-        "INSERT INTO experiments VALUES (?, ?, ?, ?, ?, ?)",
-        (int(DEFAULT_EXPERIMENT_ID), DEFAULT_EXPERIMENT_NAME, location, ACTIVE, now, now),
-    )
+    create(conn, SCHEMA_V1, SCHEMA_VERSION, MIGRATIONS, default_artifact_root)
