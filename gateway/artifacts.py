@@ -16,6 +16,8 @@ from gateway.keys import BACKEND
 from gateway.negotiation import prefers_html
 
 ARTIFACTS_MARKER = "/mlflow-artifacts/artifacts/"
+ANY_PATH = "{path:[\\s\\S]*}"
+"""The route pattern of an artifact path: anything, newlines included (they are refused later)."""
 READ_BUFFER = 1 << 20
 
 
@@ -120,7 +122,7 @@ def routes(prefix: str) -> list[web.RouteDef]:
     base = f"{prefix}/mlflow-artifacts"
     return [
         web.get(f"{base}/artifacts", list_artifacts),
-        web.get(f"{base}/artifacts/{{path:[\\s\\S]*}}", download),
-        web.put(f"{base}/artifacts/{{path:[\\s\\S]*}}", upload),
-        web.delete(f"{base}/artifacts/{{path:[\\s\\S]*}}", delete),
+        web.get(f"{base}/artifacts/{ANY_PATH}", download),
+        web.put(f"{base}/artifacts/{ANY_PATH}", upload),
+        web.delete(f"{base}/artifacts/{ANY_PATH}", delete),
     ]

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from backends import Backend, confine
 from backends.paths import join
-from gateway.artifacts import directory_path, json_response, url_tail
+from gateway.artifacts import ANY_PATH, directory_path, json_response, url_tail
 from gateway.errors import BadRequest, InvalidParameter, NotImplementedByStore
 from gateway.keys import BACKEND, SETTINGS
 
@@ -123,8 +123,8 @@ async def presigned(request: web.Request) -> web.Response:
 def routes(prefix: str) -> list[web.RouteDef]:
     base = f"{prefix}/mlflow-artifacts"
     return [
-        web.post(f"{base}/mpu/create/{{path:[\\s\\S]*}}", create),
-        web.post(f"{base}/mpu/complete/{{path:[\\s\\S]*}}", complete),
-        web.post(f"{base}/mpu/abort/{{path:[\\s\\S]*}}", abort),
-        web.get(f"{base}/presigned/{{path:[\\s\\S]*}}", presigned),
+        web.post(f"{base}/mpu/create/{ANY_PATH}", create),
+        web.post(f"{base}/mpu/complete/{ANY_PATH}", complete),
+        web.post(f"{base}/mpu/abort/{ANY_PATH}", abort),
+        web.get(f"{base}/presigned/{ANY_PATH}", presigned),
     ]
