@@ -32,6 +32,9 @@ from backends.objstore import CONNECT_TIMEOUT, READ_TIMEOUT, ObjectStoreBackend,
 
 GET_SIZE = 4 << 20
 """The SDK holds one such range in memory at a time while a download streams."""
+SINGLE_PUT_LIMIT = 1 << 20
+"""Above this a Put Blob would hand aiohttp one large bytes body (the SDK reads the stream into
+memory first, and aiohttp warns that this can stall the loop); one staged block does not."""
 
 
 class AzureBackend(ObjectStoreBackend):
@@ -85,6 +88,11 @@ class AzureBackend(ObjectStoreBackend):
         return keys
 
     async def put_small(self, key: str, data: bytes) -> None:
+        if len(data) > SINGLE_PUT_LIMIT:
+            upload = AzureUpload(self.container, key)
+            await upload.part(data, last=True)
+            await upload.commit()
+            return
         blob = self.container.get_blob_client(key)
         await blob.upload_blob(io.BytesIO(data), length=len(data), overwrite=True)
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
 from backends.paths import UPLOAD_PREFIX
-from backends.streams import coalesce
+from backends.streams import batches
 
 WRITE_BUFFER = 1 << 20
 READ_CHUNK = 1 << 20
@@ -101,8 +101,8 @@ class LocalBackend(Backend):
                 raise PermissionError(errno.EACCES, "Path leads outside the destination", path)
 
     async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
-        blocks = aiter(coalesce(body, WRITE_BUFFER))
-        first = await anext(blocks, b"")
+        blocks = aiter(batches(body, WRITE_BUFFER))
+        first = await anext(blocks, [])
         second = await anext(blocks, None) if first else None
         if second is None:  # the whole body fits one block: one thread hop does everything
             await asyncio.to_thread(self._write_small, path, first)
@@ -110,8 +110,8 @@ class LocalBackend(Backend):
         target = await asyncio.to_thread(self._prepare_target, path)
         fd, temp = await asyncio.to_thread(self._create_temp, target)
         try:
-            for block in (first, second):
-                await asyncio.to_thread(_write_all, fd, block)
+            await asyncio.to_thread(_write_all, fd, first)
+            await asyncio.to_thread(_write_all, fd, second)
             async for block in blocks:
                 await asyncio.to_thread(_write_all, fd, block)
             await asyncio.to_thread(self._commit, fd, temp, target, path)
@@ -119,7 +119,7 @@ class LocalBackend(Backend):
             _discard(fd, temp)  # unlink of our own temp file: a quick metadata call
             raise
 
-    def _write_small(self, path: str, data: bytes) -> None:
+    def _write_small(self, path: str, data: list[bytes]) -> None:
         target = self._prepare_target(path)
         fd, temp = self._create_temp(target)
         try:
@@ -230,11 +230,20 @@ def _to_entry(entry: os.DirEntry[str]) -> Entry | None:
     return Entry(entry.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime)
 
 
-def _write_all(fd: int, block: bytes | bytearray | memoryview) -> None:
-    view = memoryview(block)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _write_all(fd: int, pieces: list[bytes]) -> None:
+    """Write every piece, in order, with as few `writev` calls as the kernel allows.
+
+    The list is emptied as it is written, so that the caller's references (the loop variable
+    that still names it while the next block is gathered) do not keep a written block alive.
+    """
+    views = [memoryview(piece) for piece in pieces if piece]
+    pieces.clear()
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views:
+            views[0] = views[0][written:]
 
 
 def _discard(fd: int, temp: str) -> None:

@@ -22,6 +22,27 @@ async def coalesce(body: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes
         yield buffer
 
 
+async def batches(
+    body: AsyncIterable[bytes], size: int, max_pieces: int = 512
+) -> AsyncIterator[list[bytes]]:
+    """Group a stream's chunks, as received, into lists holding at least `size` bytes.
+
+    Nothing is copied: a list goes to one vectored write (`os.writev`), so no block buffer is
+    allocated and filled per transfer. `max_pieces` keeps a list under the kernel's IOV_MAX when
+    a client sends tiny chunks. The last list may hold less; an empty stream gives no list.
+    """
+    pieces: list[bytes] = []
+    held = 0
+    async for chunk in body:
+        pieces.append(chunk)
+        held += len(chunk)
+        if held >= size or len(pieces) >= max_pieces:
+            yield pieces
+            pieces, held = [], 0
+    if pieces:
+        yield pieces
+
+
 async def exact_blocks(
     body: AsyncIterable[bytes], size_of: Callable[[int], int]
 ) -> AsyncIterator[bytes]:

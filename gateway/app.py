@@ -12,7 +12,7 @@ from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
-READ_BUFSIZE = 1 << 20
+READ_BUFSIZE = 1 << 18
 """Request bytes buffered per connection: lets the socket keep filling while a block is written."""
 log = logging.getLogger("artgw")
 

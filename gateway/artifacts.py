@@ -18,7 +18,6 @@ from gateway.negotiation import prefers_html
 ARTIFACTS_MARKER = "/mlflow-artifacts/artifacts/"
 ANY_PATH = "{path:[\\s\\S]*}"
 """The route pattern of an artifact path: anything, newlines included (they are refused later)."""
-READ_BUFFER = 1 << 20
 
 
 def backend_of(request: web.Request) -> Backend:
@@ -41,8 +40,18 @@ def directory_path(raw: str) -> str:
 
 
 async def request_body(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_chunked(READ_BUFFER):
-        yield chunk
+    """The body's pieces as they were received: no join, so nothing is copied or held twice.
+
+    (`iter_any` joins everything buffered into one new bytes; `iter_chunks` never ends on an
+    empty body after aiohttp's shared empty reader has been read once.)
+    """
+    content = request.content
+    while True:
+        chunk, _ = await content.readchunk()
+        if chunk:
+            yield chunk
+        elif content.at_eof():
+            return
 
 
 async def upload(request: web.Request) -> web.Response:

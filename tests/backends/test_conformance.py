@@ -59,6 +59,13 @@ async def test_large_streamed_write(backend: Backend) -> None:
     assert await read_all(backend, "big.bin", 11 * len(block) + 5, 11) == block[5:16]
 
 
+async def test_many_small_chunks_stored_in_order(backend: Backend) -> None:
+    """More chunks than one vectored write may carry, of uneven sizes, some empty."""
+    chunks = [bytes([i % 251]) * (i % 997) for i in range(3000)]
+    await backend.write("many.bin", stream(*chunks))
+    assert await read_all(backend, "many.bin") == b"".join(chunks)
+
+
 async def test_failed_write_leaves_nothing(backend: Backend) -> None:
     await backend.write("keep.txt", stream(b"original"))
 
