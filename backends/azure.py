@@ -28,7 +28,13 @@ from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from backends.base import Stat
 from backends.fsspec_store import translated
-from backends.objstore import CONNECT_TIMEOUT, READ_TIMEOUT, ObjectStoreBackend, PartUpload
+from backends.objstore import (
+    CONNECT_TIMEOUT,
+    PARTS_IN_FLIGHT,
+    READ_TIMEOUT,
+    ObjectStoreBackend,
+    PartUpload,
+)
 
 GET_SIZE = 4 << 20
 """The SDK holds one such range in memory at a time while a download streams."""
@@ -122,6 +128,8 @@ class AzureBackend(ObjectStoreBackend):
 class AzureUpload(PartUpload):
     """Staged blocks with ids unique to this upload, so racing writers never mix blocks."""
 
+    concurrency = PARTS_IN_FLIGHT
+
     def __init__(self, container: ContainerClient, key: str) -> None:
         self.blob = container.get_blob_client(key)
         self.tag = secrets.token_hex(8)
@@ -129,8 +137,8 @@ class AzureUpload(PartUpload):
 
     async def part(self, data: bytes, last: bool) -> None:
         block_id = base64.b64encode(f"{self.tag}-{len(self.blocks):06d}".encode()).decode()
+        self.blocks.append(BlobBlock(block_id))  # the list's order is the blob's order
         await self.blob.stage_block(block_id, io.BytesIO(data), length=len(data))
-        self.blocks.append(BlobBlock(block_id))
 
     async def commit(self) -> None:
         await self.blob.commit_block_list(self.blocks)

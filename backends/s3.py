@@ -20,6 +20,7 @@ from backends.base import Capabilities, MultipartUpload, PartUrl, PresignedDownl
 from backends.fsspec_store import translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
+    PARTS_IN_FLIGHT,
     READ_CHUNK,
     READ_TIMEOUT,
     ObjectStoreBackend,
@@ -153,25 +154,30 @@ class S3Backend(ObjectStoreBackend):
 
 
 class S3Upload(PartUpload):
+    concurrency = PARTS_IN_FLIGHT
+
     def __init__(self, backend: S3Backend, key: str, upload_id: str) -> None:
         self.backend = backend
         self.key = key
         self.upload_id = upload_id
+        self.sent = 0
         self.parts: list[dict[str, Any]] = []
 
     async def part(self, data: bytes, last: bool) -> None:
-        number = len(self.parts) + 1
+        self.sent += 1
+        number = self.sent
         done = await self.backend.s3(
             "upload_part", Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=data
         )
         self.parts.append({"PartNumber": number, "ETag": done["ETag"]})
 
     async def commit(self) -> None:
+        parts = sorted(self.parts, key=lambda part: part["PartNumber"])
         await self.backend.s3(
             "complete_multipart_upload",
             Key=self.key,
             UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.parts},
+            MultipartUpload={"Parts": parts},
         )
 
     async def abort(self) -> None:
