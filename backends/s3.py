@@ -21,7 +21,6 @@ from backends.fsspec_store import translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
     PARTS_IN_FLIGHT,
-    READ_CHUNK,
     READ_TIMEOUT,
     ObjectStoreBackend,
     PartUpload,
@@ -100,8 +99,13 @@ class S3Backend(ObjectStoreBackend):
         span = f"bytes={offset}-{offset + length - 1}"
         response = await self.s3("get_object", Key=key, Range=span, **pinned)
         async with response["Body"] as body:
-            while chunk := await body.read(READ_CHUNK):
-                yield chunk
+            content = body.raw_stream.content  # pieces as received: `read(n)` joins them
+            while True:
+                chunk, _ = await content.readchunk()
+                if chunk:
+                    yield chunk
+                elif content.at_eof():
+                    return
 
     async def delete_keys(self, keys: list[str]) -> None:
         objects = [{"Key": key} for key in keys]
