@@ -12,8 +12,10 @@ from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
-READ_BUFSIZE = 1 << 18
-"""Request bytes buffered per connection: lets the socket keep filling while a block is written."""
+READ_BUFSIZE = 1 << 19
+"""Request bytes buffered per connection (aiohttp pauses the socket past twice this): lets it keep
+filling while a block is written. benchmarks, 1 GiB PUT: 256 KiB / 512 KiB / 1 MiB gave 795 /
+855 / 870 MiB/s at 2.1 / 2.7 / 3.8 MB of RSS growth."""
 log = logging.getLogger("artgw")
 
 
