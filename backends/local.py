@@ -15,6 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import BinaryIO
 
 from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
+from backends.beneath import open_beneath
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import batches
 
@@ -32,9 +33,17 @@ class LocalBackend(Backend):
         self.root = root
         self.fsync = fsync
         self._umask_mode = 0o644
+        self._root_fd = -1
+        """The root opened as O_PATH, for `open_beneath`."""
 
     async def start(self) -> None:
         self.root, self._umask_mode = await asyncio.to_thread(self._prepare_root)
+        self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    async def close(self) -> None:
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
 
     def _prepare_root(self) -> tuple[str, int]:
         root = os.path.realpath(os.path.expanduser(self.url))
@@ -98,10 +107,8 @@ class LocalBackend(Backend):
 
     def _open(self, path: str) -> "LocalFile":
         with _named(path):
-            real = self._real(path)
-            fileobj = open(real, "rb", buffering=0)  # noqa: SIM115 - closed by LocalFile.close
+            fileobj = self._open_confined(path)
             try:
-                self._check_opened(fileobj, path)
                 info = _to_stat(os.fstat(fileobj.fileno()))
                 if info.is_dir:
                     raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
@@ -110,6 +117,20 @@ class LocalBackend(Backend):
                 fileobj.close()
                 raise
         return LocalFile(info, fileobj, head)
+
+    def _open_confined(self, path: str) -> BinaryIO:
+        """Opened by the kernel's beneath-the-root resolution where it can (one system call),
+        else resolved here and re-checked on what was opened."""
+        fd = open_beneath(self._root_fd, path or ".", os.O_RDONLY) if self._root_fd >= 0 else None
+        if fd is not None:
+            return open(fd, "rb", buffering=0)
+        fileobj = open(self._real(path), "rb", buffering=0)  # noqa: SIM115 - as above
+        try:
+            self._check_opened(fileobj, path)
+        except BaseException:
+            fileobj.close()
+            raise
+        return fileobj
 
     def _check_opened(self, fileobj: BinaryIO, path: str) -> None:
         """Re-check containment on what was actually opened, closing the swap-a-link race."""

@@ -122,17 +122,22 @@ def links(destination: Path, outside: Path) -> Path:
     os.symlink(outside, destination / "run/out")
     (destination / "run/inside.txt").write_bytes(b"fine")
     os.symlink(destination / "run/inside.txt", destination / "run/alias.txt")
+    os.symlink("inside.txt", destination / "run/relative.txt")
+    os.symlink(
+        os.path.relpath(outside / "secret.txt", destination / "run"), destination / "run/up.txt"
+    )
     return destination
 
 
 async def test_links_out_are_not_followed_for_reading(gateway: TestClient, links: Path) -> None:
-    for target in ("run/leak.txt", "run/out/secret.txt"):
+    for target in ("run/leak.txt", "run/out/secret.txt", "run/up.txt"):
         response = await gateway.get(f"{A}/{target}")
         assert response.status == 403, target
         assert SECRET not in await response.read()
     listing = await gateway.get(A, params={"path": "run/out"})
     assert listing.status == 403
-    assert (await (await gateway.get(f"{A}/run/alias.txt")).read()) == b"fine"
+    for inside in ("run/alias.txt", "run/relative.txt"):  # absolute and relative links inside
+        assert (await (await gateway.get(f"{A}/{inside}")).read()) == b"fine", inside
 
 
 async def test_links_out_are_not_followed_for_writing(
