@@ -149,7 +149,7 @@ class LocalBackend(Backend):
             await asyncio.to_thread(self._write_small, path, first)
             return
         target = await asyncio.to_thread(self._prepare_target, path)
-        fd, temp = await asyncio.to_thread(self._create_temp, target)
+        fd, temp = await asyncio.to_thread(self._create_temp, target, path)
         try:
             await asyncio.to_thread(_write_all, fd, first)
             await asyncio.to_thread(_write_all, fd, second)
@@ -161,8 +161,11 @@ class LocalBackend(Backend):
             raise
 
     def _write_small(self, path: str, data: list[bytes]) -> None:
-        target = self._prepare_target(path)
-        fd, temp = self._create_temp(target)
+        """Fewest system calls: folders are made only if the temp file cannot be created, and a
+        folder at the path is found by the final rename (EISDIR), not looked for first."""
+        with _named(path):
+            target = self._real_parent(path)
+        fd, temp = self._create_temp(target, path)
         try:
             _write_all(fd, data)
             self._commit(fd, temp, target, path)
@@ -173,14 +176,21 @@ class LocalBackend(Backend):
     def _prepare_target(self, path: str) -> str:
         with _named(path):
             target = self._real_parent(path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
             if os.path.isdir(target):
                 raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
             return target
 
-    def _create_temp(self, target: str) -> tuple[int, str]:
-        temp = os.path.join(os.path.dirname(target), UPLOAD_PREFIX + secrets.token_hex(8))
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    def _create_temp(self, target: str, path: str) -> tuple[int, str]:
+        """A hidden temp file beside the target; its folders are made only when missing."""
+        folder = os.path.dirname(target)
+        temp = os.path.join(folder, UPLOAD_PREFIX + secrets.token_hex(8))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        with _named(path):
+            try:
+                fd = os.open(temp, flags, 0o600)
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(temp, flags, 0o600)
         os.fchmod(fd, self._umask_mode)
         return fd, temp
 
