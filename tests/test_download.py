@@ -1,10 +1,12 @@
 """Range requests, conditional requests and HEAD on downloads, table-driven."""
 
+import os
 from email.utils import formatdate
 
 import pytest
 from aiohttp.test_utils import TestClient
 
+from backends.beneath import read_cached
 from tests.stores import ALL_STORES, StoreView
 
 A = "/api/2.0/mlflow-artifacts/artifacts"
@@ -122,3 +124,22 @@ async def test_head_has_headers_and_no_body(served) -> None:
     assert await response.read() == b""
     missing = await client.head(f"{A}/missing.bin")
     assert missing.status == 404
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_small_file_out_of_the_page_cache(gateway: TestClient, destination) -> None:
+    """Small files are served from the loop only when cached; an evicted one goes by a thread."""
+    data = bytes(range(251)) * 20
+    path = destination / "cold.bin"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if read_cached(fd, len(data)) is not None:
+            pytest.skip("the kernel kept the file's pages cached")
+    finally:
+        os.close(fd)
+    response = await gateway.get(f"{A}/cold.bin")
+    assert response.status == 200
+    assert await response.read() == data
