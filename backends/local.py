@@ -7,6 +7,7 @@ elsewhere inside it, but nothing is ever read, written or deleted through a link
 import asyncio
 import contextlib
 import errno
+import itertools
 import os
 import secrets
 import shutil
@@ -36,11 +37,15 @@ class LocalBackend(Backend):
         self._root_fd = -1
         """The root opened as O_PATH, for `open_beneath`."""
         self._cached_opens = False
+        self._temp_prefix = UPLOAD_PREFIX
+        self._temp_numbers = itertools.count()
 
     async def start(self) -> None:
         self.root, self._umask_mode = await asyncio.to_thread(self._prepare_root)
         self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self._cached_opens = await asyncio.to_thread(cached_opens_supported, self.root)
+        # per process (workers start their backend after the fork): no random call per upload
+        self._temp_prefix = f"{UPLOAD_PREFIX}{os.getpid()}.{secrets.token_hex(4)}."
 
     async def close(self) -> None:
         if self._root_fd >= 0:
@@ -153,16 +158,16 @@ class LocalBackend(Backend):
             return open(fd, "rb", buffering=0)
         fileobj = open(self._real(path), "rb", buffering=0)  # noqa: SIM115 - as above
         try:
-            self._check_opened(fileobj, path)
+            self._check_fd(fileobj.fileno(), path)
         except BaseException:
             fileobj.close()
             raise
         return fileobj
 
-    def _check_opened(self, fileobj: BinaryIO, path: str) -> None:
+    def _check_fd(self, fd: int, path: str) -> None:
         """Re-check containment on what was actually opened, closing the swap-a-link race."""
         try:
-            opened = os.readlink(f"/proc/self/fd/{fileobj.fileno()}")
+            opened = os.readlink(f"/proc/self/fd/{fd}")
         except FileNotFoundError:  # no /proc: the resolution before opening stands alone
             return
         if not opened.startswith(self.root + os.sep) and opened != self.root:
@@ -175,58 +180,64 @@ class LocalBackend(Backend):
         if second is None:  # the whole body fits one block: one thread hop does everything
             await asyncio.to_thread(self._write_small, path, first)
             return
-        target = await asyncio.to_thread(self._prepare_target, path)
-        fd, temp = await asyncio.to_thread(self._create_temp, target, path)
+        upload = await asyncio.to_thread(self._begin_upload, path, check_folder=True)
         try:
-            await asyncio.to_thread(_write_all, fd, first)
-            await asyncio.to_thread(_write_all, fd, second)
+            await asyncio.to_thread(_write_all, upload.fd, first)
+            await asyncio.to_thread(_write_all, upload.fd, second)
             async for block in blocks:
-                await asyncio.to_thread(_write_all, fd, block)
-            await asyncio.to_thread(self._commit, fd, temp, target, path)
+                await asyncio.to_thread(_write_all, upload.fd, block)
+            await asyncio.to_thread(upload.commit, self.fsync)
         except BaseException:
-            _discard(fd, temp)  # unlink of our own temp file: a quick metadata call
+            upload.discard()  # unlink of our own temp file: a quick metadata call
             raise
 
     def _write_small(self, path: str, data: list[bytes]) -> None:
-        """Fewest system calls: folders are made only if the temp file cannot be created, and a
-        folder at the path is found by the final rename (EISDIR), not looked for first."""
-        with _named(path):
-            target = self._real_parent(path)
-        fd, temp = self._create_temp(target, path)
+        """A folder at the path is found by the final rename (EISDIR), not looked for first."""
+        upload = self._begin_upload(path, check_folder=False)
         try:
-            _write_all(fd, data)
-            self._commit(fd, temp, target, path)
+            _write_all(upload.fd, data)
+            upload.commit(self.fsync)
         except BaseException:
-            _discard(fd, temp)
+            upload.discard()
             raise
 
-    def _prepare_target(self, path: str) -> str:
-        with _named(path):
-            target = self._real_parent(path)
-            if os.path.isdir(target):
-                raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
-            return target
+    def _begin_upload(self, path: str, *, check_folder: bool) -> "_Upload":
+        folder_fd, name = self._open_parent(path)
+        try:
+            with _named(path):
+                if check_folder and _is_folder(name, folder_fd):
+                    raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
+                temp = f"{self._temp_prefix}{next(self._temp_numbers)}"
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                fd = os.open(temp, flags, self._umask_mode, dir_fd=folder_fd)
+        except BaseException:
+            os.close(folder_fd)
+            raise
+        return _Upload(path, folder_fd, name, temp, fd)
 
-    def _create_temp(self, target: str, path: str) -> tuple[int, str]:
-        """A hidden temp file beside the target; its folders are made only when missing."""
-        folder = os.path.dirname(target)
-        temp = os.path.join(folder, UPLOAD_PREFIX + secrets.token_hex(8))
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    def _open_parent(self, path: str) -> tuple[int, str]:
+        """The folder that holds `path`, opened (O_PATH) below the root and made if missing, and
+        the file's name in it. The temp file and the rename are relative to that descriptor, so
+        the folder cannot be swapped for a link while the body arrives."""
+        parent, _, name = path.rpartition("/")
         with _named(path):
             try:
-                fd = os.open(temp, flags, 0o600)
+                return self._open_folder(parent), name
             except FileNotFoundError:
-                os.makedirs(folder, exist_ok=True)
-                fd = os.open(temp, flags, 0o600)
-        os.fchmod(fd, self._umask_mode)
-        return fd, temp
+                os.makedirs(self._real(parent), exist_ok=True)
+                return self._open_folder(parent), name
 
-    def _commit(self, fd: int, temp: str, target: str, path: str) -> None:
-        if self.fsync:
-            os.fsync(fd)
-        os.close(fd)
-        with _named(path):
-            os.replace(temp, target)
+    def _open_folder(self, parent: str) -> int:
+        flags = os.O_PATH | os.O_DIRECTORY
+        fd = open_beneath(self._root_fd, parent or ".", flags) if self._root_fd >= 0 else None
+        if fd is None:  # no openat2, or an absolute link: resolve here, check what was opened
+            fd = os.open(self._real(parent), flags | os.O_CLOEXEC)
+            try:
+                self._check_fd(fd, parent)
+            except BaseException:
+                os.close(fd)
+                raise
+        return fd
 
     async def delete(self, path: str) -> None:
         await asyncio.to_thread(self._delete, path)
@@ -324,11 +335,41 @@ def _write_all(fd: int, pieces: list[bytes]) -> None:
             views[0] = views[0][written:]
 
 
-def _discard(fd: int, temp: str) -> None:
-    with contextlib.suppress(OSError):
+class _Upload:
+    """A temp file being written in its folder, committed by a rename within that folder. Each
+    descriptor is closed once: a closed one is marked -1, so `discard` after a failed `commit`
+    cannot close a number the process has since reused."""
+
+    def __init__(self, path: str, folder_fd: int, name: str, temp: str, fd: int) -> None:
+        self.path, self.folder_fd, self.name, self.temp, self.fd = path, folder_fd, name, temp, fd
+
+    def commit(self, fsync: bool) -> None:
+        if fsync:
+            os.fsync(self.fd)
+        fd, self.fd = self.fd, -1
         os.close(fd)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)
+        with _named(self.path):
+            os.replace(self.temp, self.name, src_dir_fd=self.folder_fd, dst_dir_fd=self.folder_fd)
+        folder_fd, self.folder_fd = self.folder_fd, -1
+        os.close(folder_fd)
+
+    def discard(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        folder_fd, self.folder_fd = self.folder_fd, -1
+        if folder_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self.temp, dir_fd=folder_fd)
+            os.close(folder_fd)
+
+
+def _is_folder(name: str, folder_fd: int) -> bool:
+    try:
+        return stat_mod.S_ISDIR(os.stat(name, dir_fd=folder_fd).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _default_file_mode() -> int:
