@@ -25,6 +25,7 @@ from backends.objstore import (
     ObjectStoreBackend,
     PartUpload,
 )
+from backends.streams import received_pieces
 
 NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound"}
 DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
@@ -99,13 +100,8 @@ class S3Backend(ObjectStoreBackend):
         span = f"bytes={offset}-{offset + length - 1}"
         response = await self.s3("get_object", Key=key, Range=span, **pinned)
         async with response["Body"] as body:
-            content = body.raw_stream.content  # pieces as received: `read(n)` joins them
-            while True:
-                chunk, _ = await content.readchunk()
-                if chunk:
-                    yield chunk
-                elif content.at_eof():
-                    return
+            async for chunk in received_pieces(body.raw_stream.content):
+                yield chunk
 
     async def delete_keys(self, keys: list[str]) -> None:
         objects = [{"Key": key} for key in keys]

@@ -1,6 +1,29 @@
 """Helpers for byte streams moving between the HTTP edge and a store."""
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Protocol
+
+
+class ChunkedReader(Protocol):
+    """What aiohttp's StreamReader offers (a request body, a store's response body)."""
+
+    async def readchunk(self) -> tuple[bytes, bool]: ...
+
+    def at_eof(self) -> bool: ...
+
+
+async def received_pieces(reader: ChunkedReader) -> AsyncIterator[bytes]:
+    """A body's pieces as they were received: nothing joined, so nothing copied or held twice.
+
+    (aiohttp's `read(n)` and `iter_any` join everything buffered into one new bytes object; its
+    `iter_chunks` never ends on an empty body once aiohttp's shared empty reader was read.)
+    """
+    while True:
+        chunk, _ = await reader.readchunk()
+        if chunk:
+            yield chunk
+        elif reader.at_eof():
+            return
 
 
 async def coalesce(body: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes | bytearray]:

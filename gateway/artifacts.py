@@ -2,13 +2,13 @@
 are in gateway/presign.py)."""
 
 import json
-from collections.abc import AsyncIterator
 from json.encoder import encode_basestring_ascii as encode_string  # type: ignore[attr-defined]
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from backends import Backend, Entry, confine
+from backends.streams import received_pieces
 from gateway import browse
 from gateway.download import file_response
 from gateway.errors import InvalidParameter
@@ -39,27 +39,12 @@ def directory_path(raw: str) -> str:
     return raw[:-1] if raw.endswith("/") and raw != "/" else raw
 
 
-async def request_body(request: web.Request) -> AsyncIterator[bytes]:
-    """The body's pieces as they were received: no join, so nothing is copied or held twice.
-
-    (`iter_any` joins everything buffered into one new bytes; `iter_chunks` never ends on an
-    empty body after aiohttp's shared empty reader has been read once.)
-    """
-    content = request.content
-    while True:
-        chunk, _ = await content.readchunk()
-        if chunk:
-            yield chunk
-        elif content.at_eof():
-            return
-
-
 async def upload(request: web.Request) -> web.Response:
     raw = url_tail(request, ARTIFACTS_MARKER)
     if raw == "" or raw.endswith("/"):
         raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
     path = confine(raw)
-    await backend_of(request).write(path, request_body(request))
+    await backend_of(request).write(path, received_pieces(request.content))
     return json_response({})
 
 
