@@ -21,9 +21,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-from compose.procs import HOST, free_port
+from compose.procs import HOST, Service, free_port
 
 ADMIN = "postgres"
 ROLE = "artgw"
@@ -46,7 +46,7 @@ def _version(path: str) -> int:
     return int(Path(path).parent.parent.name.split(".")[0])
 
 
-class PostgresCluster:
+class PostgresCluster(Service):
     def __init__(self, workdir: Path | None = None, *, port: int | None = None) -> None:
         self.given = workdir
         self.workdir = workdir or Path()
@@ -72,16 +72,8 @@ class PostgresCluster:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """initdb, start, create artgw's role and database; on any failure, stop and raise."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def _start(self) -> None:
+        """initdb, start, create artgw's role and database; on any failure, stop and raise."""
         self._make_workdir()
         self.port = self.port or free_port()
         self._as_server_user(self._initdb())
@@ -158,12 +150,6 @@ class PostgresCluster:
             for _ in range(100):
                 os.kill(pid, 0)
                 time.sleep(0.05)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- administration ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
@@ -29,6 +30,31 @@ HOST = "127.0.0.1"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _RUNNING: list["Proc"] = []
 _RUNNING_LOCK = threading.Lock()
+
+
+class Service(ABC):
+    """Something made of processes: started whole or not at all, usable with `with`."""
+
+    def start(self) -> Self:
+        """Start everything; if any part fails, stop what did start and raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @abstractmethod
+    def _start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class StartError(RuntimeError):

@@ -17,9 +17,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Self
 
-from compose.procs import HOST, Proc, StartError, free_ports, http_ok
+from compose.procs import HOST, Proc, Service, StartError, free_ports, http_ok
 
 ACCESS_KEY = "twinkey"
 SECRET_KEY = "twinsecret"
@@ -35,7 +34,7 @@ def weed_binary() -> str:
     return path
 
 
-class SeaweedCluster:
+class SeaweedCluster(Service):
     def __init__(
         self,
         workdir: Path,
@@ -87,16 +86,8 @@ class SeaweedCluster:
 
     # -- life cycle ----------------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Master, volume servers, filer, S3; on any failure, stop what started and raise."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def _start(self) -> None:
+        """Master, volume servers, filer, S3; on any failure, stop what started and raise."""
         self.ports = free_ports(2 * (self.count + 3))
         self.master = self._proc("master", self._master_args(), "/cluster/status")
         self.master.start()

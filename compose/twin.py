@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable, 
 
 from compose.nginx import nginx_proc
 from compose.pg import PostgresCluster
-from compose.procs import HOST, Proc, free_ports, http_ok
+from compose.procs import HOST, Proc, Service, free_ports, http_ok
 from compose.seaweed import SeaweedCluster
 
 ARTIFACTS_PATH = "/api/2.0/mlflow-artifacts/artifacts"
@@ -40,7 +40,7 @@ def artgw_command() -> list[str]:
 
 
 @dataclass
-class Twin:
+class Twin(Service):
     workdir: Path | None = None
     gateways_count: int = 2
     volume_servers: int = 3
@@ -54,16 +54,8 @@ class Twin:
 
     # -- start and stop ------------------------------------------------------------------------
 
-    def start(self) -> "Twin":
-        """Start everything; if any part fails, stop what did start and raise."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def _start(self) -> None:
+        """Start everything; if any part fails, stop what did start and raise."""
         self._make_workdir()
         ports = free_ports(self.gateways_count + 2)
         self.ports = {"nginx": ports[0], "tracking": ports[1]}
