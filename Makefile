@@ -13,8 +13,11 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
+# The test client is the full mlflow 3.18: the registry lacks mlflow-skinny 3.18, so the 3.17
+# dependencies come first and the 3.18 wheel (the whole mlflow package) is laid over them.
 $(VENV)/.test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[s3,azure,gcs,postgres,test]'
+	$(BIN)/pip install -q --no-deps 'mlflow==3.18.0'
 	touch $@ $(VENV)/.core
 
 serve: $(VENV)/.core

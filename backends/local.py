@@ -257,10 +257,12 @@ class LocalBackend(Backend):
                 os.unlink(target)
 
 
-def from_url(url: str, scheme: str, storage_options: dict[str, object]) -> LocalBackend:
+def from_url(
+    url: str, scheme: str, storage_options: dict[str, object], *, fsync: bool = False
+) -> LocalBackend:
     from backends.registry import local_path
 
-    return LocalBackend(local_path(url), fsync=bool(storage_options.pop("fsync", False)))
+    return LocalBackend(local_path(url), fsync=fsync)
 
 
 class LocalFile(OpenedFile):

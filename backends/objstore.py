@@ -127,7 +127,6 @@ class ObjectStoreBackend(FsspecBackend):
     async def start(self) -> None:
         cls = fsspec.get_filesystem_class(self.protocol)
         options = {**self.default_options(), **self.storage_options}
-        options.pop("fsync", None)  # a local-disk setting; object stores commit durably anyway
         options |= {"asynchronous": True, "loop": asyncio.get_running_loop()}
         options |= {"skip_instance_cache": True, "use_listings_cache": False}
         with configuring(self.url), translated(self.url):

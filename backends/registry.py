@@ -18,10 +18,12 @@ class Scheme:
     factory: str
     extra: str | None = None
     """The artgw extra that installs the provider, for the error message."""
+    local_disk: bool = False
+    """The factory takes the local-disk options (`fsync`)."""
 
 
 SCHEMES: dict[str, Scheme] = {
-    "file": Scheme("backends.local", "from_url"),
+    "file": Scheme("backends.local", "from_url", local_disk=True),
     "memory": Scheme("backends.fsspec_store", "from_url"),
     "s3": Scheme("backends.s3", "from_url", "s3"),
     "s3a": Scheme("backends.s3", "from_url", "s3"),
@@ -40,13 +42,17 @@ def scheme_of(url: str) -> str:
     return "" if len(scheme) <= 1 else scheme
 
 
-def open_destination(url: str, storage_options: dict[str, Any] | None = None) -> Backend:
-    """Build the (not yet started) backend for a destination URL or plain path."""
+def open_destination(
+    url: str, storage_options: dict[str, Any] | None = None, *, fsync: bool = False
+) -> Backend:
+    """Build the (not yet started) backend for a destination URL or plain path. `fsync` applies
+    to local disks only: object stores commit durably anyway."""
     scheme = scheme_of(url) or "file"
     entry = SCHEMES.get(scheme, GENERIC)
+    extra = {"fsync": fsync} if entry.local_disk else {}
     try:
         module = importlib.import_module(entry.module)
-        return getattr(module, entry.factory)(url, scheme, dict(storage_options or {}))
+        return getattr(module, entry.factory)(url, scheme, dict(storage_options or {}), **extra)
     except ImportError as exc:
         raise DestinationError(_install_hint(scheme, entry, exc)) from exc
 

@@ -10,10 +10,10 @@ import click
 from backends import DestinationError
 from cli.options import options_for, storage_options
 from gateway.errors import ApiError
-from gateway.tracking import StoreError, TrackingStore, store_from_uri
-from gateway.tracking.gc import (
+from gateway.tracking.remote_gc import ArtifactsServer
+from tracking.errors import StoreError
+from tracking.gc import (
     Area,
-    ArtifactsServer,
     Destination,
     Freed,
     GcFailed,
@@ -22,7 +22,8 @@ from gateway.tracking.gc import (
     make_plan,
     remove_artifacts,
 )
-from gateway.tracking.store import RunInfo
+from tracking.open import store_from_uri
+from tracking.store import RunInfo, TrackingStore
 
 _DURATION = re.compile(
     r"(?:(?P<d>[\d.]+)d)?(?:(?P<h>[\d.]+)h)?(?:(?P<m>[\d.]+)m)?(?:(?P<s>[\d.]+)s)?"

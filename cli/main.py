@@ -21,7 +21,7 @@ def serve(**values: Any) -> None:
     """Serve the artifacts REST API (and tracking, unless --artifacts-only)."""
     from backends import DestinationError
     from cli.serve import serve as run
-    from gateway.tracking import StoreError
+    from tracking.errors import StoreError
 
     try:
         settings = build_settings(values)

@@ -6,7 +6,7 @@ Run it against a tracking server (only mlflow is needed, not artgw):
 
 It logs a param, a metric, `a.txt` and `dir/b.txt` in a new run, lists the run's artifacts,
 downloads them all and checks every byte. The compose `client` service runs it, and so does the
-local twin's test (tests/test_twin.py), which imports `run_example`.
+local twin's test (tests/e2e/test_twin.py), which imports `run_example`.
 """
 
 import os

@@ -6,10 +6,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backends import open_destination
-from gateway import artifacts, landing, meta, presign
+from gateway import artifacts, meta, presign
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
+from gateway.web import landing
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 READ_BUFSIZE = 1 << 19
@@ -26,7 +27,9 @@ def make_app(settings: Settings) -> web.Application:
         handler_args={"read_bufsize": READ_BUFSIZE},
     )
     app[SETTINGS] = settings
-    app[BACKEND] = open_destination(settings.artifacts_destination, _storage_options(settings))
+    app[BACKEND] = open_destination(
+        settings.artifacts_destination, settings.storage_options, fsync=settings.fsync
+    )
     app.cleanup_ctx.append(_backend_context)
     for prefix in API_PREFIXES:
         app.add_routes(artifacts.routes(prefix))
@@ -41,13 +44,6 @@ def make_app(settings: Settings) -> web.Application:
     else:
         install_tracking(app, settings)
     return app
-
-
-def _storage_options(settings: Settings) -> dict[str, object]:
-    options = dict(settings.storage_options)
-    if settings.fsync:
-        options.setdefault("fsync", True)
-    return options
 
 
 async def _backend_context(app: web.Application) -> AsyncIterator[None]:

@@ -9,11 +9,11 @@ from aiohttp import web
 
 from backends import Backend, Entry, confine
 from backends.streams import received_pieces
-from gateway import browse
 from gateway.download import file_response
 from gateway.errors import InvalidParameter
 from gateway.keys import BACKEND
-from gateway.negotiation import prefers_html
+from gateway.web import browse
+from gateway.web.negotiation import prefers_html
 
 ARTIFACTS_MARKER = "/mlflow-artifacts/artifacts/"
 ANY_PATH = "{path:[\\s\\S]*}"

@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from backends import DestinationError, UnsafePathError
-from gateway.negotiation import prefers_html
-from gateway.pages import error_page, home_from, html_response
+from gateway.web.negotiation import prefers_html
+from gateway.web.pages import error_page, home_from, html_response
+from tracking import errors as tracking_errors
 
 log = logging.getLogger("artgw")
 
@@ -52,6 +53,11 @@ class NotFound(ApiError):
 class EndpointNotFound(ApiError):
     status = 404
     error_code = "ENDPOINT_NOT_FOUND"
+
+
+class Conflict(ApiError):
+    status = 409
+    error_code = "RESOURCE_CONFLICT"
 
 
 class MethodNotAllowed(ApiError):
@@ -113,9 +119,28 @@ def from_os_error(exc: OSError) -> ApiError:
     return InternalError(f"Storage error on '{path}': {exc.strerror or exc}")
 
 
+TRACKING_ERRORS: dict[type[tracking_errors.TrackingError], type[ApiError]] = {
+    tracking_errors.NotFound: NotFound,
+    tracking_errors.AlreadyExists: AlreadyExists,
+    tracking_errors.InvalidValue: InvalidParameter,
+    tracking_errors.Conflict: Conflict,
+    tracking_errors.Unavailable: ServiceUnavailable,
+}
+"""The tracking store's exceptions -> the API error a client sees (most specific class first)."""
+
+
+def from_tracking_error(exc: tracking_errors.TrackingError) -> ApiError:
+    for kind in type(exc).__mro__:
+        if kind in TRACKING_ERRORS:
+            return TRACKING_ERRORS[kind](exc.message)
+    return InternalError(exc.message)
+
+
 def to_api_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, tracking_errors.TrackingError):
+        return from_tracking_error(exc)
     if isinstance(exc, UnsafePathError):
         return InvalidParameter(f"Invalid path: {exc.reason}: '{exc.path}'")
     if isinstance(exc, DestinationError):

@@ -24,11 +24,12 @@ GatewayFactory = Callable[..., Awaitable[TestClient]]
 
 @pytest.fixture(autouse=True)
 def no_blocking_calls(request: pytest.FixtureRequest):
-    """Fail any test in which gateway or backend code makes a blocking call on the event loop."""
+    """Fail any test that runs the app (every in-process app comes from `make_gateway`) in which
+    gateway, tracking or backend code makes a blocking call on the event loop."""
     if "make_gateway" not in request.fixturenames:
         yield
         return
-    with blockbuster_ctx(["gateway", "backends"]):
+    with blockbuster_ctx(["gateway", "backends", "tracking"]):
         yield
 
 

@@ -1,43 +1,20 @@
-"""Tracking: experiments and runs in SQLite or PostgreSQL, the subset of MLflow's REST the client
-uses."""
+"""The tracking REST API on the app: the subset of MLflow's REST the client uses, over the store of
+the `tracking` package."""
 
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from gateway.landing import add_landing_source
 from gateway.settings import Settings
 from gateway.tracking.keys import STORE
 from gateway.tracking.landing import experiment_sections
-from gateway.tracking.postgres_conn import is_postgres_uri
-from gateway.tracking.postgres_store import PostgresStore
 from gateway.tracking.routes import artifacts_only_routes, routes
-from gateway.tracking.sqlite_store import SqliteStore
-from gateway.tracking.store import StoreError, TrackingStore
+from gateway.web.landing import add_landing_source
+from tracking.open import store_from_uri
 
 API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 
-__all__ = [
-    "STORE",
-    "StoreError",
-    "TrackingStore",
-    "install",
-    "install_artifacts_only",
-    "store_from_uri",
-]
-
-
-def store_from_uri(uri: str, default_artifact_root: str, *, create: bool = True) -> TrackingStore:
-    """The (not yet opened) store a `--backend-store-uri` names."""
-    if is_postgres_uri(uri):
-        return PostgresStore(uri, default_artifact_root, create=create)
-    scheme = uri.partition("://")[0].lower() if "://" in uri else ""
-    if scheme not in ("", "sqlite"):
-        raise StoreError(
-            f"Unsupported --backend-store-uri {scheme}://...: use sqlite:///path.db, a path, "
-            "or postgresql://user:password@host:port/database"
-        )
-    return SqliteStore(uri, default_artifact_root, create=create)
+__all__ = ["STORE", "install", "install_artifacts_only"]
 
 
 def install(app: web.Application, settings: Settings) -> None:

@@ -5,19 +5,8 @@ from aiohttp import web
 from gateway.artifacts import json_response
 from gateway.errors import InvalidParameter, NotFound
 from gateway.keys import SETTINGS
-from gateway.tracking import search, uris, wire
+from gateway.tracking import wire
 from gateway.tracking.keys import STORE
-from gateway.tracking.store import (
-    DEFAULT_EXPERIMENT_ID,
-    RUN_STATUSES,
-    Metric,
-    Param,
-    Search,
-    Tag,
-    TrackingStore,
-    ViewType,
-    now_ms,
-)
 from gateway.tracking.validation import (
     Schema,
     Spec,
@@ -30,6 +19,18 @@ from gateway.tracking.validation import (
     record,
     request_fields,
     string,
+)
+from tracking import search, uris
+from tracking.store import (
+    DEFAULT_EXPERIMENT_ID,
+    RUN_STATUSES,
+    Metric,
+    Param,
+    Search,
+    Tag,
+    TrackingStore,
+    ViewType,
+    now_ms,
 )
 
 MAX_KEY = 250

@@ -2,6 +2,6 @@
 
 from aiohttp import web
 
-from gateway.tracking.store import TrackingStore
+from tracking.store import TrackingStore
 
 STORE = web.AppKey("tracking_store", TrackingStore)

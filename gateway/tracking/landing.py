@@ -5,10 +5,10 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from gateway.landing import Link, Section, artifact_listing_href
-from gateway.tracking import uris
 from gateway.tracking.keys import STORE
-from gateway.tracking.store import Run, Search
+from gateway.web.landing import Link, Section, artifact_listing_href
+from tracking import uris
+from tracking.store import Run, Search
 
 MAX_EXPERIMENTS = 20
 MAX_RUNS = 20

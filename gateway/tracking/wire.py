@@ -7,7 +7,7 @@ written as protobuf does: "NaN", "Infinity", "-Infinity".
 import math
 from typing import Any
 
-from gateway.tracking.store import Experiment, Metric, Run, RunInfo
+from tracking.store import Experiment, Metric, Run, RunInfo
 
 JsonObject = dict[str, Any]
 

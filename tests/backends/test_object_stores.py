@@ -206,7 +206,7 @@ def test_translators_leave_other_errors_alone(translate) -> None:
 
 async def test_fsync_setting_is_ignored_by_object_stores(request) -> None:
     _, url, options = cloud_destination(request, "s3")
-    backend = open_destination(url, {**options, "fsync": True})
+    backend = open_destination(url, options, fsync=True)
     await backend.start()
     await backend.write("f.txt", stream(b"x"))
     assert (await backend.stat("f.txt")).size == 1

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from gateway.errors import NotFound
-from gateway.tracking import store_from_uri
-from gateway.tracking.sql_store import SqlStore
-from gateway.tracking.store import RunInfo
+from tracking.errors import NotFound
+from tracking.open import store_from_uri
+from tracking.sql_store import SqlStore
+from tracking.store import RunInfo
 
 ROOT = "mlflow-artifacts:/"
 T = TypeVar("T")

@@ -9,12 +9,12 @@ import pytest
 import requests
 
 from compose.pg import PostgresCluster
-from gateway.errors import AlreadyExists, InvalidParameter, ServiceUnavailable
-from gateway.tracking import StoreError, store_from_uri
-from gateway.tracking.postgres_conn import conninfo, redact
-from gateway.tracking.postgres_store import PostgresStore
-from gateway.tracking.store import Param, TrackingStore
 from tests.artgw_process import ArtgwProcess
+from tracking.errors import AlreadyExists, InvalidValue, StoreError, Unavailable
+from tracking.open import store_from_uri
+from tracking.postgres_conn import conninfo, redact
+from tracking.postgres_store import PostgresStore
+from tracking.store import Param, TrackingStore
 
 API = "/api/2.0/mlflow"
 
@@ -106,7 +106,7 @@ async def test_concurrent_params_of_one_key_keep_the_first_value(store_uri: str)
             return_exceptions=True,
         )
         winners = [r for r in results if r is None]
-        assert len(winners) == 1 and all(isinstance(r, InvalidParameter) for r in results if r)
+        assert len(winners) == 1 and all(isinstance(r, InvalidValue) for r in results if r)
         (param,) = (await stores[1].get_run(run_id)).params
         assert param.key == "p"
     finally:
@@ -141,7 +141,7 @@ async def test_an_unreachable_database_is_a_503(postgres: PostgresCluster, store
         postgres.admin(
             f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
         )
-        with pytest.raises(ServiceUnavailable) as error:
+        with pytest.raises(Unavailable) as error:
             await store.get_experiment("0")
         assert postgres.password not in error.value.message
     finally:

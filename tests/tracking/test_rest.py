@@ -7,9 +7,9 @@ from aiohttp.test_utils import TestClient
 
 from gateway.tracking import STORE
 from gateway.tracking.landing import run_href
-from gateway.tracking.store import Run, RunInfo
 from tests.conftest import GatewayFactory
 from tests.tracking.conftest import call
+from tracking.store import Run, RunInfo
 
 SPLIT_ROOT = "http://127.0.0.1:5302/api/2.0/mlflow-artifacts/artifacts/experiments"
 

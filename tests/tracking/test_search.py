@@ -2,8 +2,8 @@
 
 import pytest
 
-from gateway.errors import InvalidParameter
-from gateway.tracking.search import (
+from tracking.errors import InvalidValue
+from tracking.search import (
     EXPERIMENTS,
     RUNS,
     decode_token,
@@ -11,7 +11,7 @@ from gateway.tracking.search import (
     parse_filter,
     parse_order_by,
 )
-from gateway.tracking.store import Clause, Order
+from tracking.store import Clause, Order
 
 FILTERS = [
     ("metrics.acc > 0.9", [Clause("metric", "acc", ">", 0.9)]),
@@ -64,7 +64,7 @@ BAD_FILTERS = [
 
 @pytest.mark.parametrize("text", BAD_FILTERS)
 def test_bad_run_filters_name_the_filter(text: str) -> None:
-    with pytest.raises(InvalidParameter, match="'filter'"):
+    with pytest.raises(InvalidValue, match="'filter'"):
         parse_filter(text, RUNS)
 
 
@@ -74,7 +74,7 @@ def test_experiment_filters_know_their_own_names() -> None:
     )
     assert parse_filter("tags.k = 'v'", EXPERIMENTS) == (Clause("tag", "k", "=", "v"),)
     for text in ("metrics.m > 1", "params.p = 'x'", "run_name = 'x'"):
-        with pytest.raises(InvalidParameter):
+        with pytest.raises(InvalidValue):
             parse_filter(text, EXPERIMENTS)
 
 
@@ -95,7 +95,7 @@ def test_order_by(items: list[str], orders: list[Order]) -> None:
 
 @pytest.mark.parametrize("item", ["metrics.m SIDEWAYS", "", "metrics.m DESC more", "colour"])
 def test_bad_order_by(item: str) -> None:
-    with pytest.raises(InvalidParameter, match="'order_by'"):
+    with pytest.raises(InvalidValue, match="'order_by'"):
         parse_order_by([item], RUNS)
 
 
@@ -103,5 +103,5 @@ def test_page_tokens_round_trip_and_refuse_forgeries() -> None:
     assert decode_token(encode_token(40)) == 40
     assert decode_token(None) == decode_token("") == 0
     for token in ("nope", "eyJvZmZzZXQiOiAtMX0=", "eyJ4IjogMX0=", "bnVsbA==", "W10="):
-        with pytest.raises(InvalidParameter, match="'page_token'"):
+        with pytest.raises(InvalidValue, match="'page_token'"):
             decode_token(token)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from gateway.tracking import StoreError, store_from_uri
-from gateway.tracking.sqlite_schema import SCHEMA_VERSION, connect, switch_to_wal
-from gateway.tracking.sqlite_store import SqliteStore, path_from_uri
+from tracking.errors import StoreError
+from tracking.open import store_from_uri
+from tracking.sqlite_schema import SCHEMA_VERSION, connect, switch_to_wal
+from tracking.sqlite_store import SqliteStore, path_from_uri
 
 
 async def opened(path: Path, root: str = "mlflow-artifacts:/") -> SqliteStore:

@@ -6,10 +6,11 @@ import contextlib
 
 import pytest
 
-from gateway.tracking import StoreError, TrackingStore, store_from_uri
-from gateway.tracking.sql_store import SqlStore
-from gateway.tracking.store import Metric, Param, Tag
 from tests.tracking.conftest import StoreTarget
+from tracking.errors import StoreError
+from tracking.open import store_from_uri
+from tracking.sql_store import SqlStore
+from tracking.store import Metric, Param, Tag, TrackingStore
 
 SCHEMA_VERSION = 1
 

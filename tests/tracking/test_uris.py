@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.errors import InvalidParameter
-from gateway.tracking.uris import (
+from tracking.errors import InvalidValue
+from tracking.uris import (
     append_path,
     destination_path,
     resolve_if_local,
@@ -100,5 +100,5 @@ def test_only_relative_local_paths_are_made_absolute(uri: str, resolved: str) ->
     ],
 )
 def test_invalid_locations(location: str) -> None:
-    with pytest.raises(InvalidParameter, match="'artifact_location'"):
+    with pytest.raises(InvalidValue, match="'artifact_location'"):
         validate_location(location, SEED_ROOT)

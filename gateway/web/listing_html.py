@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from backends import Entry
-from gateway.listing import FIRST_ORDER, ListingPage, ListingQuery
-from gateway.pages import esc, human_size, iso_time, page, quote_path, utc_time
+from gateway.web.listing import FIRST_ORDER, ListingPage, ListingQuery
+from gateway.web.pages import esc, human_size, iso_time, page, quote_path, utc_time
 
 
 @dataclass(frozen=True)

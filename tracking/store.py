@@ -1,7 +1,7 @@
 """The tracking store interface: entities and the async operations the REST handlers need.
 
-A store raises the gateway's `ApiError`s (`NotFound`, `AlreadyExists`, `InvalidParameter`), so a
-handler never translates. Implementations: `SqliteStore` (sqlite_store.py) and `PostgresStore`
+A store raises the exceptions of tracking/errors.py; the gateway's error table maps them to
+MLflow's JSON errors. Implementations: `SqliteStore` (sqlite_store.py) and `PostgresStore`
 (postgres_store.py), both over the shared SQL of sql_store.py.
 """
 
@@ -24,10 +24,6 @@ T = TypeVar("T")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-class StoreError(Exception):
-    """The store cannot be opened: a bad URI, a missing or foreign database, a newer schema."""
 
 
 class ViewType(IntEnum):

@@ -13,8 +13,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from gateway.errors import InvalidParameter
-from gateway.tracking.store import Clause, Order
+from tracking.errors import InvalidValue
+from tracking.store import Clause, Order
 
 RUN_ATTRIBUTES = {
     "run_id": "string",
@@ -102,9 +102,7 @@ def parse_filter(text: str, grammar: Grammar) -> tuple[Clause, ...]:
             clauses.append(_clause(tokens, grammar))
     except (_Syntax, IndexError) as exc:
         detail = str(exc) or "it ends too early"
-        raise InvalidParameter(
-            f"Invalid value for parameter 'filter' ({text!r}): {detail}."
-        ) from None
+        raise InvalidValue(f"Invalid value for parameter 'filter' ({text!r}): {detail}.") from None
     return tuple(clauses)
 
 
@@ -119,7 +117,7 @@ def parse_order_by(items: list[str], grammar: Grammar) -> tuple[Order, ...]:
                 raise _Syntax("expected ASC or DESC after the name")
         except (_Syntax, IndexError) as exc:
             detail = str(exc) or "it ends too early"
-            raise InvalidParameter(
+            raise InvalidValue(
                 f"Invalid value for parameter 'order_by' ({item!r}): {detail}."
             ) from None
         orders.append(Order(kind, key, direction == "ASC"))
@@ -211,5 +209,5 @@ def decode_token(token: str | None) -> int:
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
         offset = None
     if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
-        raise InvalidParameter("Invalid value for parameter 'page_token': not a token we issued.")
+        raise InvalidValue("Invalid value for parameter 'page_token': not a token we issued.")
     return offset

@@ -225,7 +225,7 @@ async def test_service_endpoints(gateway: TestClient) -> None:
 
 
 async def test_errors_are_never_html(gateway: TestClient) -> None:
-    """API clients get JSON errors; `GET /` is now the landing page (tests/test_browse_http.py)."""
+    """API clients get JSON errors; `GET /` is now the landing page (test_browse_http.py)."""
     for method, target in [("GET", "/nope/"), ("POST", A), ("OPTIONS", f"{A}/x")]:
         response = await raw_request(gateway.server.port, method, target)
         assert 400 <= response.status < 500, (method, target, response.status)

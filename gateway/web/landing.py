@@ -3,7 +3,7 @@
 The gateway itself contributes the link to the root artifact listing. The tracking module adds
 experiments and their runs by registering a source when it installs its routes:
 
-    from gateway.landing import Link, Section, add_landing_source, artifact_listing_href
+    from gateway.web.landing import Link, Section, add_landing_source, artifact_listing_href
 
     async def experiments(app: web.Application) -> list[Section]:
         return [
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from gateway.pages import esc, html_response, page, quote_path
+from gateway.web.pages import esc, html_response, page, quote_path
 
 ROOT_LISTING = "api/2.0/mlflow-artifacts/artifacts/"
 

@@ -82,7 +82,7 @@ def alive(pid: int) -> bool:
 def test_the_twin_script_stops_everything_it_started_on_ctrl_c(tmp_path: Path) -> None:
     require_system_tools()
     workdir, out = tmp_path / "twin", tmp_path / "twin.out"
-    script = Path(__file__).resolve().parent.parent / "compose" / "twin.py"
+    script = Path(__file__).resolve().parents[2] / "compose" / "twin.py"
     argv = [sys.executable, str(script), "--workdir", str(workdir), "--volume-servers", "2"]
     with out.open("w") as sink:
         twin = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)

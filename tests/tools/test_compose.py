@@ -20,7 +20,7 @@ import yaml
 
 from compose.nginx import TEMPLATE, nginx_binary, render
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/experiments"
 SEED_COMMANDS = (

@@ -3,10 +3,10 @@ transactions (the SQL both engines share: see sql_query.py)."""
 
 from collections.abc import Iterable
 
-from gateway.errors import AlreadyExists, InvalidParameter, NotFound
-from gateway.tracking import sql_query, uris
-from gateway.tracking.sql_query import Conn, Row
-from gateway.tracking.store import ACTIVE, DELETED, Experiment, Page, Search, Tag, now_ms
+from tracking import sql_query, uris
+from tracking.errors import AlreadyExists, InvalidValue, NotFound
+from tracking.sql_query import Conn, Row
+from tracking.store import ACTIVE, DELETED, Experiment, Page, Search, Tag, now_ms
 
 
 def key_of(experiment_id: str) -> int | None:
@@ -87,7 +87,7 @@ def search(c: Conn, query: Search) -> Page[Experiment]:
 def rename(c: Conn, experiment_id: str, new_name: str) -> None:
     experiment = get(c, experiment_id)
     if experiment.lifecycle_stage != ACTIVE:
-        raise InvalidParameter("Cannot rename a non-active experiment.")
+        raise InvalidValue("Cannot rename a non-active experiment.")
     if new_name != experiment.name:
         _check_name_free(c, new_name)
     c.execute(
@@ -127,5 +127,5 @@ def restore(c: Conn, experiment_id: str) -> None:
 def hard_delete(c: Conn, experiment_id: str) -> None:
     key = int(get(c, experiment_id, (DELETED,)).experiment_id)
     if c.execute("SELECT 1 FROM runs WHERE experiment_id = ? LIMIT 1", (key,)).fetchone():
-        raise InvalidParameter(f"Experiment {experiment_id} still holds runs")
+        raise InvalidValue(f"Experiment {experiment_id} still holds runs")
     c.execute("DELETE FROM experiments WHERE experiment_id = ?", (key,))

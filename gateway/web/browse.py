@@ -12,10 +12,10 @@ from aiohttp import web
 from backends import Entry
 from gateway.errors import NotFound
 from gateway.keys import BACKEND
-from gateway.listing import ListingQuery, build_page
-from gateway.listing_html import ListingView, render
 from gateway.mime import guess_mime_type, is_text_like
-from gateway.pages import html_response, quote_path
+from gateway.web.listing import ListingQuery, build_page
+from gateway.web.listing_html import ListingView, render
+from gateway.web.pages import html_response, quote_path
 
 VIEW_LIMIT = 1 << 20
 """Text files up to this size are shown inline with `?view=1`; bigger ones download."""

@@ -16,13 +16,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from gateway.errors import InvalidParameter, ServiceUnavailable
-from gateway.tracking import uris
-from gateway.tracking.postgres_conn import PgConn, connect, conninfo, driver, redact, scrub
-from gateway.tracking.postgres_schema import ensure_schema
-from gateway.tracking.sql_query import Conn
-from gateway.tracking.sql_store import SqlStore
-from gateway.tracking.store import StoreError
+from tracking import uris
+from tracking.errors import InvalidValue, StoreError, Unavailable
+from tracking.postgres_conn import PgConn, connect, conninfo, driver, redact, scrub
+from tracking.postgres_schema import ensure_schema
+from tracking.sql_query import Conn
+from tracking.sql_store import SqlStore
 
 T = TypeVar("T")
 THREADS = 8
@@ -98,13 +97,13 @@ class PostgresStore(SqlStore):
         try:
             return self._retrying(begin, work)
         except StoreError as exc:  # connecting failed
-            raise ServiceUnavailable(str(exc)) from None
+            raise Unavailable(str(exc)) from None
         except psycopg.DataError as exc:
             message = scrub(str(exc), self.uri)
-            raise InvalidParameter(f"The tracking database refused a value: {message}") from None
+            raise InvalidValue(f"The tracking database refused a value: {message}") from None
         except psycopg.OperationalError as exc:
             message = scrub(str(exc), self.uri)
-            raise ServiceUnavailable(f"The tracking database is unavailable: {message}") from None
+            raise Unavailable(f"The tracking database is unavailable: {message}") from None
 
     def _retrying(self, begin: str, work: Callable[[Conn], T]) -> T:
         psycopg = driver()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "benchmarks" / "run.py"
 SETUP = REPO / "benchmarks" / "setup.sh"
 LOCAL_WORKLOADS = ("startup", "put_big", "get_big", "put_small", "get_small", "list")

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from gateway.tracking.store import Clause, Order, Page
+from tracking.store import Clause, Order, Page
 
 T = TypeVar("T")
 

@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from gateway.tracking import uris
-from gateway.tracking.sql_query import Conn
-from gateway.tracking.sql_store import SqlStore
-from gateway.tracking.sqlite_schema import connect, ensure_schema, in_transaction
-from gateway.tracking.store import StoreError
+from tracking import uris
+from tracking.errors import StoreError
+from tracking.sql_query import Conn
+from tracking.sql_store import SqlStore
+from tracking.sqlite_schema import connect, ensure_schema, in_transaction
 
 T = TypeVar("T")
 DEFAULT_FILE = "mlflow.db"

@@ -2,7 +2,7 @@
 
 No template engine: pages are small functions returning strings. Every name goes through `esc`,
 every path in a link through `quote_path`; the only style and script are the hashed inline blocks
-of `gateway.assets`, enforced by the Content-Security-Policy sent with every page.
+of `gateway.web.assets`, enforced by the Content-Security-Policy sent with every page.
 """
 
 from datetime import UTC, datetime
@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from gateway.assets import CONTENT_SECURITY_POLICY, CSS, JS
+from gateway.web.assets import CONTENT_SECURITY_POLICY, CSS, JS
 
 UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 

@@ -8,11 +8,9 @@ processes, replicas of the tracking service): one transaction-scoped advisory lo
 one create or upgrade the schema; the others then find it current.
 """
 
-from gateway.tracking.postgres_conn import PgConn
-from gateway.tracking.schema_rules import create, refuse_foreign, upgrade
-from gateway.tracking.store import (
-    StoreError,
-)
+from tracking.errors import StoreError
+from tracking.postgres_conn import PgConn
+from tracking.schema_rules import create, refuse_foreign, upgrade
 
 SCHEMA_VERSION = 1
 SCHEMA_LOCK = 0x61727467770001

@@ -12,10 +12,8 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import quote
 
-from gateway.tracking.schema_rules import create, refuse_foreign, upgrade
-from gateway.tracking.store import (
-    StoreError,
-)
+from tracking.errors import StoreError
+from tracking.schema_rules import create, refuse_foreign, upgrade
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000

@@ -1,5 +1,6 @@
 """Garbage collection of deleted runs: what may go (checked before anything is touched), and
-removing a run's artifacts directly in the destination or through an artifacts server.
+removing a run's artifacts directly in the destination (or, through the `Area` protocol, via an
+artifacts server: gateway/tracking/remote_gc.py).
 
 Only runs in the deleted stage are collected. A run whose artifact folder is already gone is
 fine; the emptied `<run id>/` folder is removed too. A run's rows go only after its artifacts did.
@@ -7,16 +8,12 @@ fine; the emptied `<run id>/` folder is removed too. A run's rows go only after 
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any
-from urllib.parse import quote
-
-import aiohttp
+from typing import Any, Protocol
 
 from backends import Backend, Entry, confine, open_destination
-from gateway.errors import NotFound
-from gateway.tracking import uris
-from gateway.tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
+from tracking import uris
+from tracking.errors import NotFound
+from tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
 
 ARTIFACTS_DIR = "artifacts"
 
@@ -163,54 +160,15 @@ class Destination:
         await self.backend.delete(where.rel)
 
 
-class ArtifactsServer:
-    """Deletes through the mlflow-artifacts REST API of the server each run's URI names."""
+class Area(Protocol):
+    """Where a run's artifacts are removed: the destination itself (`Destination`) or an artifacts
+    server's REST API (gateway/tracking/remote_gc.py)."""
 
-    def __init__(self, tracking_uri: str) -> None:
-        self.tracking_uri = tracking_uri
-        self.session: aiohttp.ClientSession | None = None
+    def locate(self, artifact_uri: str) -> Location | None: ...
 
-    async def __aenter__(self) -> "ArtifactsServer":
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=300)
-        self.session = aiohttp.ClientSession(timeout=timeout)
-        return self
+    async def list(self, where: Location) -> list[Entry]: ...
 
-    async def __aexit__(
-        self, kind: type | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self.session is not None:
-            await self.session.close()
-
-    def locate(self, artifact_uri: str) -> Location | None:
-        base = uris.service_base(artifact_uri, self.tracking_uri)
-        rel = uris.destination_path(artifact_uri)
-        return None if base is None or rel is None else Location(base, rel)
-
-    async def list(self, where: Location) -> list[Entry]:
-        url = f"{where.base}/mlflow-artifacts/artifacts"
-        body = await self._call("GET", url, params={"path": where.rel})
-        return [
-            Entry(f["path"].rpartition("/")[2], bool(f.get("is_dir")), int(f.get("file_size", 0)))
-            for f in body.get("files", [])
-        ]
-
-    async def delete(self, where: Location) -> None:
-        await self._call("DELETE", f"{where.base}/mlflow-artifacts/artifacts/{quote(where.rel)}")
-
-    async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        assert self.session is not None
-        try:
-            async with self.session.request(method, url, **kwargs) as response:
-                if response.status >= 400:
-                    text = (await response.text())[:300]
-                    raise GcFailed(f"{method} {url} answered {response.status}: {text}")
-                body = await response.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise GcFailed(f"{method} {url} failed: {exc}") from exc
-        return body if isinstance(body, dict) else {}
-
-
-Area = Destination | ArtifactsServer
+    async def delete(self, where: Location) -> None: ...
 
 
 # -- removing one run --------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from tests.emulators import (
     validate_bucket_name,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 # --------------------------------------------------------------------------------------------
 # one server of each kind, started once for the module (pytest groups the tests by param)

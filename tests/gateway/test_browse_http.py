@@ -14,10 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from backends import Entry
-from gateway.landing import Link, Section, add_landing_source, artifact_listing_href
-from gateway.listing import ListingQuery, build_page
-from gateway.negotiation import html_preferred
-from gateway.pages import human_size
+from gateway.web.landing import Link, Section, add_landing_source, artifact_listing_href
+from gateway.web.listing import ListingQuery, build_page
+from gateway.web.negotiation import html_preferred
+from gateway.web.pages import human_size
 from tests.rawhttp import raw_request
 
 A = "/api/2.0/mlflow-artifacts/artifacts"
@@ -374,7 +374,7 @@ async def test_unknown_pages_are_html_for_browsers_json_for_clients(gateway: Tes
 def test_no_inline_event_handlers_or_style_attributes_in_the_templates() -> None:
     """The CSP admits only the hashed blocks: inline handlers and style="" would be dead code."""
     source = "".join(
-        (Path(__file__).parent.parent / "gateway" / name).read_text()
+        (Path(__file__).parents[2] / "gateway" / "web" / name).read_text()
         for name in ("pages.py", "listing_html.py", "landing.py")
     )
     assert not re.search(r"\son[a-z]+=|\sstyle=", source)

@@ -4,12 +4,12 @@ their transactions (the SQL both engines share: see sql_query.py)."""
 import math
 import uuid
 
-from gateway.errors import InvalidParameter, NotFound
-from gateway.tracking import sql_experiments as experiments
-from gateway.tracking import sql_query, uris
-from gateway.tracking.names import random_run_name
-from gateway.tracking.sql_query import Conn, Row
-from gateway.tracking.store import (
+from tracking import sql_experiments as experiments
+from tracking import sql_query, uris
+from tracking.errors import InvalidValue, NotFound
+from tracking.names import random_run_name
+from tracking.sql_query import Conn, Row
+from tracking.store import (
     ACTIVE,
     DELETED,
     RUN_NAME_TAG,
@@ -51,7 +51,7 @@ def info(c: Conn, run_id: str) -> RunInfo:
 def _active(c: Conn, run_id: str) -> RunInfo:
     found = info(c, run_id)
     if found.lifecycle_stage != ACTIVE:
-        raise InvalidParameter(
+        raise InvalidValue(
             f"The run {run_id} must be in the 'active' state. "
             f"Current state is {found.lifecycle_stage}."
         )
@@ -63,13 +63,13 @@ def create(
 ) -> Run:
     experiment = experiments.get(c, experiment_id)
     if experiment.lifecycle_stage != ACTIVE:
-        raise InvalidParameter(
+        raise InvalidValue(
             f"The experiment {experiment_id} must be in the 'active' state. "
             f"Current state is {experiment.lifecycle_stage}."
         )
     tag_name = next((tag.value for tag in tags if tag.key == RUN_NAME_TAG), None)
     if name and tag_name and name != tag_name:
-        raise InvalidParameter(
+        raise InvalidValue(
             f"Both 'run_name' and the '{RUN_NAME_TAG}' tag are given, with different values "
             f"(run_name='{name}', {RUN_NAME_TAG}='{tag_name}')."
         )
@@ -187,7 +187,7 @@ def _insert_params(c: Conn, run_id: str, params: list[Param]) -> None:
     wanted: dict[str, str] = {}
     for param in params:
         if wanted.setdefault(param.key, param.value) != param.value:
-            raise InvalidParameter(
+            raise InvalidValue(
                 f"Param '{param.key}' is given twice with different values in one request."
             )
     existing = dict(
@@ -195,7 +195,7 @@ def _insert_params(c: Conn, run_id: str, params: list[Param]) -> None:
     )
     for key, value in wanted.items():
         if key in existing and existing[key] != value:
-            raise InvalidParameter(
+            raise InvalidValue(
                 f"Changing param values is not allowed. Param with key='{key}' was already "
                 f"logged with value='{existing[key]}' for run ID='{run_id}'. "
                 f"Attempted logging new value '{value}'."

@@ -3,12 +3,12 @@
 import time
 from typing import Any, Protocol
 
-from gateway.tracking import uris
-from gateway.tracking.store import (
+from tracking import uris
+from tracking.errors import StoreError
+from tracking.store import (
     ACTIVE,
     DEFAULT_EXPERIMENT_ID,
     DEFAULT_EXPERIMENT_NAME,
-    StoreError,
 )
 
 

@@ -6,10 +6,10 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import TypeVar
 
-from gateway.tracking import sql_experiments as experiments
-from gateway.tracking import sql_runs as runs
-from gateway.tracking.sql_query import Conn
-from gateway.tracking.store import (
+from tracking import sql_experiments as experiments
+from tracking import sql_runs as runs
+from tracking.sql_query import Conn
+from tracking.store import (
     ACTIVE,
     DELETED,
     Experiment,

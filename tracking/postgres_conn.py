@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from gateway.tracking.store import StoreError
+from tracking.errors import StoreError
 
 SCHEMES = ("postgresql", "postgres")
 CONNECT_TIMEOUT = 10

@@ -11,7 +11,7 @@ import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from backends.registry import scheme_of
-from gateway.errors import InvalidParameter
+from tracking.errors import InvalidValue
 
 MAX_LOCATION_CHARS = 2048
 PROXY_SCHEME = "mlflow-artifacts"
@@ -43,7 +43,7 @@ def validate_location(location: str, default_root: str) -> str:
     """Check an explicit `artifact_location` (the store makes a relative local path absolute)."""
     reason = _location_problem(location, default_root)
     if reason:
-        raise InvalidParameter(f"Invalid value for parameter 'artifact_location': {reason}")
+        raise InvalidValue(f"Invalid value for parameter 'artifact_location': {reason}")
     return location
 
 
