@@ -17,7 +17,7 @@ import errno
 import io
 import secrets
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import adlfs  # noqa: F401 - an uninstalled provider fails here, with the install hint
@@ -107,7 +107,7 @@ class AzureBackend(ObjectStoreBackend):
 
     async def read_stream(
         self, key: str, offset: int, length: int, stat: Stat
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         pinned: dict[str, Any] = {}
         if stat.etag:
             pinned = {"etag": f'"{stat.etag}"', "match_condition": MatchConditions.IfNotModified}

@@ -15,6 +15,7 @@ import ctypes
 import errno
 import os
 import re
+from typing import Any
 
 SYS_OPENAT2 = 437
 """The same number on x86-64, arm64 and every architecture on the generic table."""
@@ -30,7 +31,7 @@ class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
-def _load_syscall() -> "ctypes._CFuncPtr | None":
+def _load_syscall() -> Any:
     try:
         function = ctypes.CDLL(None, use_errno=True).syscall
     except (OSError, AttributeError):

@@ -198,13 +198,12 @@ class translated:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         if exc is None or isinstance(exc, asyncio.CancelledError):
-            return False
+            return
         converted = to_builtin(exc, self.path)
         if converted is not exc:
             raise converted from exc
-        return False
 
 
 def to_builtin(exc: BaseException, path: str) -> BaseException:

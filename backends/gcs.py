@@ -13,7 +13,7 @@ import contextlib
 import errno
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -113,7 +113,7 @@ class GcsBackend(ObjectStoreBackend):
 
     async def read_stream(
         self, key: str, offset: int, length: int, stat: Stat
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         url = self.fs.url(f"{self.bucket}/{key}")  # type: ignore[union-attr]
         span = {"Range": f"bytes={offset}-{offset + length - 1}"}
         async with self.response("GET", url, headers=span) as answer:

@@ -104,14 +104,16 @@ class LocalBackend(Backend):
 
     def _list_dir(self, path: str) -> list[Entry]:
         with _named(path), os.scandir(self._real(path)) as it:
-            entries = [_to_entry(e) for e in it if not e.name.startswith(UPLOAD_PREFIX)]
-        entries = [e for e in entries if e is not None]
+            found = [_to_entry(e) for e in it if not e.name.startswith(UPLOAD_PREFIX)]
+        entries = [e for e in found if e is not None]
         entries.sort(key=lambda e: e.name)
         return entries
 
     async def open(self, path: str) -> OpenedFile:
         opened = self._open_cached(path) if self._cached_opens else None
-        return opened or await asyncio.to_thread(self._open, path)
+        if opened is None:
+            opened = await asyncio.to_thread(self._open, path)
+        return opened
 
     def _open_cached(self, path: str) -> "LocalFile | None":
         """Opened on the event loop, saving the thread hop that dominates a small download, when
@@ -175,7 +177,7 @@ class LocalBackend(Backend):
 
     async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
         blocks = aiter(batches(body, WRITE_BUFFER))
-        first = await anext(blocks, [])
+        first: list[bytes] = await anext(blocks, [])
         second = await anext(blocks, None) if first else None
         if second is None:  # the whole body fits one block: one thread hop does everything
             await asyncio.to_thread(self._write_small, path, first)
@@ -266,6 +268,8 @@ def from_url(
 
 
 class LocalFile(OpenedFile):
+    fileobj: BinaryIO
+
     def __init__(self, info: Stat, fileobj: BinaryIO, head: bytes | None) -> None:
         self.stat = info
         self.fileobj = fileobj
@@ -297,10 +301,9 @@ class _named:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, OSError) and exc.filename != self.path:
             raise type(exc)(exc.errno, exc.strerror, self.path) from None
-        return False
 
 
 def _to_stat(st: os.stat_result) -> Stat:

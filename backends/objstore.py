@@ -20,7 +20,7 @@ import contextlib
 import errno
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
 from typing import Any, ClassVar
 
 import fsspec
@@ -119,7 +119,9 @@ class ObjectStoreBackend(FsspecBackend):
     async def begin_upload(self, key: str) -> PartUpload: ...
 
     @abstractmethod
-    def read_stream(self, key: str, offset: int, length: int, stat: Stat) -> AsyncIterator[bytes]:
+    def read_stream(
+        self, key: str, offset: int, length: int, stat: Stat
+    ) -> AsyncGenerator[bytes, None]:
         """One ranged GET of `length` bytes from `offset`, in bounded chunks (at most 4 MiB)."""
 
     # -- lifecycle -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ S3 can also sign URLs, so clients may upload parts and download ranges straight 
 
 import asyncio
 import errno
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import s3fs  # noqa: F401 - an uninstalled provider fails here, with the install hint
@@ -95,7 +95,7 @@ class S3Backend(ObjectStoreBackend):
 
     async def read_stream(
         self, key: str, offset: int, length: int, stat: Stat
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         pinned = {"IfMatch": f'"{stat.etag}"'} if stat.etag else {}
         span = f"bytes={offset}-{offset + length - 1}"
         response = await self.s3("get_object", Key=key, Range=span, **pinned)

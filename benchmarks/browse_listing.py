@@ -20,8 +20,8 @@ import requests
 from playwright.sync_api import sync_playwright
 
 from tests.artgw_process import ArtgwProcess
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.tree import ARTIFACTS, many_files
+from tests.e2e.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.browser.tree import ARTIFACTS, many_files
 
 BROWSER = {"Accept": "text/html,*/*;q=0.8", "Accept-Encoding": "gzip"}
 RUNS = 7

@@ -162,7 +162,11 @@ class Destination:
 
 class Area(Protocol):
     """Where a run's artifacts are removed: the destination itself (`Destination`) or an artifacts
-    server's REST API (gateway/tracking/remote_gc.py)."""
+    server's REST API (gateway/tracking/remote_gc.py). Used as an async context manager."""
+
+    async def __aenter__(self) -> "Area": ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
 
     def locate(self, artifact_uri: str) -> Location | None: ...
 

@@ -1,7 +1,6 @@
 """`artgw gc` through another server's mlflow-artifacts REST API: the `Area` of tracking/gc.py for
 runs whose artifact URIs name an artifacts server instead of this destination."""
 
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -24,9 +23,7 @@ class ArtifactsServer:
         self.session = aiohttp.ClientSession(timeout=timeout)
         return self
 
-    async def __aexit__(
-        self, kind: type | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self.session is not None:
             await self.session.close()
 

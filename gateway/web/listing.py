@@ -35,8 +35,8 @@ class ListingQuery:
         """Query parameters for a link to this view with `changes`, defaults left out."""
         values = {"sort": self.sort, "order": self.order, "filter": self.filter, "page": self.page}
         values.update(changes)
-        defaults = {"sort": "name", "order": FIRST_ORDER[str(values["sort"])], "filter": ""}
-        defaults["page"] = 1
+        defaults: dict[str, object] = {"sort": "name", "filter": "", "page": 1}
+        defaults["order"] = FIRST_ORDER[str(values["sort"])]
         return {k: str(v) for k, v in values.items() if v != defaults[k]}
 
 

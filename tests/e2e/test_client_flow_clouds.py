@@ -15,9 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.artgw_process import ArtgwProcess, artgw_command
-from tests.emulators import close_filesystem
-from tests.stores import CLOUD_SERVERS, cloud_destination
-from tests.test_client_flow import (
+from tests.e2e.test_client_flow import (
     B_BYTES,
     check_listing_and_download,
     check_run_data,
@@ -25,6 +23,8 @@ from tests.test_client_flow import (
     seed_example,
     use_server,  # noqa: F401 - a fixture
 )
+from tests.emulators import close_filesystem
+from tests.stores import CLOUD_SERVERS, cloud_destination
 
 pytestmark = pytest.mark.cloud
 

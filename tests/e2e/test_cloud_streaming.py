@@ -16,8 +16,7 @@ import requests
 
 from tests.artgw_process import ArtgwProcess, artgw_command
 from tests.emulators import AzuriteServer, ServerBase
-from tests.stores import CloudView, cloud_destination
-from tests.test_streaming import (
+from tests.gateway.test_streaming import (
     BLOCK,
     GIB,
     RssSampler,
@@ -25,6 +24,7 @@ from tests.test_streaming import (
     pattern_blocks,
     settle_rss,
 )
+from tests.stores import CloudView, cloud_destination
 
 pytestmark = pytest.mark.cloud
 A = "/api/2.0/mlflow-artifacts/artifacts"

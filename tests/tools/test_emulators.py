@@ -216,7 +216,7 @@ def test_server_dies_with_its_parent() -> None:
     child = textwrap.dedent(
         """
         import os, sys
-        from tests.test_emulators import HttpServer
+        from tests.tools.test_emulators import HttpServer
         srv = HttpServer().start()
         print(srv.pid, srv.workdir, flush=True)
         os._exit(0)  # no atexit, no stop()

@@ -1,6 +1,6 @@
 """The README's screenshot: a realistic run's listing in headless Chromium.
 
-.venv/bin/python -m tests.browser.screenshot docs/listing.png
+.venv/bin/python -m tests.e2e.browser.screenshot docs/listing.png
 """
 
 import sys
@@ -10,8 +10,8 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from tests.artgw_process import ArtgwProcess
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.tree import ARTIFACTS, DEMO_RUN, demo_tree
+from tests.e2e.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.browser.tree import ARTIFACTS, DEMO_RUN, demo_tree
 
 
 def screenshot(target: Path, width: int = 960) -> None:

@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.artgw_process import ArtgwProcess
-from tests.browser.conftest import Tab
-from tests.browser.tree import (
+from tests.e2e.browser.conftest import Tab
+from tests.e2e.browser.tree import (
     ARTIFACTS,
     RUN,
     SCRIPT_UPLOAD,
