@@ -10,9 +10,9 @@ from gateway import artifacts, meta, presign
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
-from gateway.web import landing
+from gateway.urls import API_PREFIXES
+from gateway.web import error_pages, landing
 
-API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 READ_BUFSIZE = 1 << 19
 """Request bytes buffered per connection (aiohttp pauses the socket past twice this): lets it keep
 filling while a block is written. benchmarks, 1 GiB PUT: 256 KiB / 512 KiB / 1 MiB gave 795 /
@@ -36,6 +36,7 @@ def make_app(settings: Settings) -> web.Application:
         app.add_routes(presign.routes(prefix))
     app.add_routes(meta.routes())
     landing.install(app)
+    error_pages.install(app)
     from gateway.tracking import install as install_tracking
     from gateway.tracking import install_artifacts_only
 

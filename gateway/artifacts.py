@@ -3,40 +3,17 @@ are in gateway/presign.py)."""
 
 import json
 from json.encoder import encode_basestring_ascii as encode_string  # type: ignore[attr-defined]
-from urllib.parse import unquote
 
 from aiohttp import web
 
-from backends import Backend, Entry, confine
+from backends import Entry, confine
 from backends.streams import received_pieces
 from gateway.download import file_response
 from gateway.errors import InvalidParameter
-from gateway.keys import BACKEND
+from gateway.request_parts import backend_of
+from gateway.urls import ANY_PATH, ARTIFACTS, ARTIFACTS_MARKER, directory_path, url_tail
 from gateway.web import browse
 from gateway.web.negotiation import prefers_html
-
-ARTIFACTS_MARKER = "/mlflow-artifacts/artifacts/"
-ANY_PATH = "{path:[\\s\\S]*}"
-"""The route pattern of an artifact path: anything, newlines included (they are refused later)."""
-
-
-def backend_of(request: web.Request) -> Backend:
-    return request.app[BACKEND]
-
-
-def url_tail(request: web.Request, marker: str) -> str:
-    """The request path after `marker`, percent-decoded exactly once from the raw request line."""
-    raw = request.raw_path.split("?", 1)[0].split("#", 1)[0]
-    tail = raw.split(marker, 1)[1] if marker in raw else ""
-    try:
-        return unquote(tail, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidParameter(f"Invalid path: not UTF-8 after decoding: '{tail}'") from None
-
-
-def directory_path(raw: str) -> str:
-    """A directory may be named with one trailing slash (as `mlflow gc` does)."""
-    return raw[:-1] if raw.endswith("/") and raw != "/" else raw
 
 
 async def upload(request: web.Request) -> web.Response:
@@ -113,10 +90,10 @@ def json_response(body: object, status: int = 200) -> web.Response:
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
-    base = f"{prefix}/mlflow-artifacts"
+    listing = f"{prefix}{ARTIFACTS}"
     return [
-        web.get(f"{base}/artifacts", list_artifacts),
-        web.get(f"{base}/artifacts/{ANY_PATH}", download),
-        web.put(f"{base}/artifacts/{ANY_PATH}", upload),
-        web.delete(f"{base}/artifacts/{ANY_PATH}", delete),
+        web.get(listing, list_artifacts),
+        web.get(f"{listing}/{ANY_PATH}", download),
+        web.put(f"{listing}/{ANY_PATH}", upload),
+        web.delete(f"{listing}/{ANY_PATH}", delete),
     ]

@@ -3,7 +3,8 @@
 Handlers raise `ApiError` subclasses (which carry their status) or let the backends' built-in
 file errors through; `error_middleware` renders both, and turns aiohttp's own 404/405 into
 the same shape. A browser's GET (one that prefers text/html) gets the same status and message
-as a small HTML page instead; API clients always get the JSON.
+as a small HTML page instead, from the renderer the browser UI installs (`HTML_ERRORS`); API
+clients always get the JSON.
 """
 
 import errno
@@ -14,8 +15,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from backends import DestinationError, UnsafePathError
-from gateway.web.negotiation import prefers_html
-from gateway.web.pages import error_page, home_from, html_response
 from tracking import errors as tracking_errors
 
 log = logging.getLogger("artgw")
@@ -159,16 +158,18 @@ def error_response(error: ApiError) -> web.Response:
     )
 
 
-def html_error_response(request: web.Request, error: ApiError) -> web.Response:
-    home = home_from(request.raw_path)
-    return html_response(
-        error_page(error.status, error.error_code, error.message, home), error.status
-    )
+HtmlErrors = Callable[[web.Request, ApiError], web.Response | None]
+HTML_ERRORS: web.AppKey[HtmlErrors] = web.AppKey("html_errors")
+"""The browser UI's renderer of error pages (gateway/web/error_pages.py): a page for a browser's
+request, None for an API client's."""
 
 
 def render_error(request: web.Request, error: ApiError) -> web.Response:
-    if request.method in ("GET", "HEAD") and prefers_html(request):
-        return html_error_response(request, error)
+    html = request.app.get(HTML_ERRORS)
+    if html is not None and request.method in ("GET", "HEAD"):
+        page = html(request, error)
+        if page is not None:
+            return page
     return error_response(error)
 
 

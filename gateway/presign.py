@@ -11,11 +11,13 @@ from typing import Any
 
 from aiohttp import web
 
-from backends import Backend, confine
+from backends import confine
 from backends.paths import join
-from gateway.artifacts import ANY_PATH, directory_path, json_response, url_tail
-from gateway.errors import BadRequest, InvalidParameter, NotImplementedByStore
+from gateway.artifacts import json_response
+from gateway.errors import InvalidParameter, NotImplementedByStore
 from gateway.keys import BACKEND, SETTINGS
+from gateway.request_parts import backend_of, json_object
+from gateway.urls import ANY_PATH, PRESIGNED_MARKER, api_base, directory_path, mpu_marker, url_tail
 
 MAX_PARTS = 10_000
 NO_MPU = "Multipart upload is not supported for the current artifact repository"
@@ -30,22 +32,6 @@ def downloads_enabled(app: web.Application) -> bool:
     return app[SETTINGS].presigned_urls and app[BACKEND].capabilities.presign
 
 
-def store(request: web.Request) -> Backend:
-    return request.app[BACKEND]
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
-        raise BadRequest("Bad Request. Content-Type must be one of ['application/json'].")
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("The request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object")
-    return body
-
-
 def field(body: dict[str, Any], name: str, kind: type) -> Any:
     value = body.get(name)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -55,7 +41,7 @@ def field(body: dict[str, Any], name: str, kind: type) -> Any:
 
 def upload_target(request: web.Request, action: str, body: dict[str, Any]) -> str:
     """The URL names the folder; `path` the file, whose (Windows-aware) basename is kept."""
-    folder = directory_path(url_tail(request, f"/mlflow-artifacts/mpu/{action}/"))
+    folder = directory_path(url_tail(request, mpu_marker(action)))
     name = re.split(r"[\\/]", field(body, "path", str))[-1]
     if name in ("", ".", ".."):
         raise InvalidParameter(f"Invalid file name in 'path': '{name}'")
@@ -65,7 +51,7 @@ def upload_target(request: web.Request, action: str, body: dict[str, Any]) -> st
 async def mpu_start(request: web.Request, action: str) -> tuple[str, dict[str, Any]]:
     if not uploads_enabled(request.app):
         raise NotImplementedByStore(NO_MPU)
-    body = await json_body(request)
+    body = await json_object(request, typed=True)
     return upload_target(request, action, body), body
 
 
@@ -75,7 +61,7 @@ async def create(request: web.Request) -> web.Response:
     if not 1 <= num_parts <= MAX_PARTS:
         raise InvalidParameter(f"'num_parts' must be between 1 and {MAX_PARTS}")
     ttl = request.app[SETTINGS].presigned_url_ttl
-    upload = await store(request).create_multipart(path, num_parts, ttl)
+    upload = await backend_of(request).create_multipart(path, num_parts, ttl)
     credentials = [
         {"url": part.url, "part_number": part.part_number, "headers": part.headers}
         for part in upload.parts
@@ -101,27 +87,27 @@ async def complete(request: web.Request) -> web.Response:
             raise InvalidParameter("Each of 'parts' must be an object")
         parts.append((field(part, "part_number", int), field(part, "etag", str)))
     upload_id = body.get("upload_id")
-    await store(request).complete_multipart(path, upload_id, sorted(parts))
+    await backend_of(request).complete_multipart(path, upload_id, sorted(parts))
     return json_response({})
 
 
 async def abort(request: web.Request) -> web.Response:
     path, body = await mpu_start(request, "abort")
-    await store(request).abort_multipart(path, body.get("upload_id"))
+    await backend_of(request).abort_multipart(path, body.get("upload_id"))
     return json_response({})
 
 
 async def presigned(request: web.Request) -> web.Response:
     if not downloads_enabled(request.app):
         raise NotImplementedByStore(NO_DOWNLOAD)
-    path = confine(url_tail(request, "/mlflow-artifacts/presigned/"))
+    path = confine(url_tail(request, PRESIGNED_MARKER))
     ttl = request.app[SETTINGS].presigned_url_ttl
-    link = await store(request).presign_download(path, ttl)
+    link = await backend_of(request).presign_download(path, ttl)
     return json_response({"url": link.url, "headers": link.headers, "file_size": link.size})
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
-    base = f"{prefix}/mlflow-artifacts"
+    base = api_base(prefix)
     return [
         web.post(f"{base}/mpu/create/{ANY_PATH}", create),
         web.post(f"{base}/mpu/complete/{ANY_PATH}", complete),

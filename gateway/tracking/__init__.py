@@ -9,10 +9,9 @@ from gateway.settings import Settings
 from gateway.tracking.keys import STORE
 from gateway.tracking.landing import experiment_sections
 from gateway.tracking.routes import artifacts_only_routes, routes
+from gateway.urls import API_PREFIXES
 from gateway.web.landing import add_landing_source
 from tracking.open import store_from_uri
-
-API_PREFIXES = ("/api/2.0", "/ajax-api/2.0")
 
 __all__ = ["STORE", "install", "install_artifacts_only"]
 

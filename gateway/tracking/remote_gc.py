@@ -7,6 +7,7 @@ from urllib.parse import quote
 import aiohttp
 
 from backends import Entry
+from gateway.urls import ARTIFACTS
 from tracking import uris
 from tracking.gc import GcFailed, Location
 
@@ -33,7 +34,7 @@ class ArtifactsServer:
         return None if base is None or rel is None else Location(base, rel)
 
     async def list(self, where: Location) -> list[Entry]:
-        url = f"{where.base}/mlflow-artifacts/artifacts"
+        url = f"{where.base}{ARTIFACTS}"
         body = await self._call("GET", url, params={"path": where.rel})
         return [
             Entry(f["path"].rpartition("/")[2], bool(f.get("is_dir")), int(f.get("file_size", 0)))
@@ -41,7 +42,7 @@ class ArtifactsServer:
         ]
 
     async def delete(self, where: Location) -> None:
-        await self._call("DELETE", f"{where.base}/mlflow-artifacts/artifacts/{quote(where.rel)}")
+        await self._call("DELETE", f"{where.base}{ARTIFACTS}/{quote(where.rel)}")
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         assert self.session is not None

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.errors import InvalidParameter
+from gateway.request_parts import decode_json
 
 Check = Callable[[str, Any], Any]
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
@@ -193,19 +194,6 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return names.get(type(value), "a number")
-
-
-def decode_json(raw: bytes) -> Any:
-    if not raw.strip():
-        return {}
-    try:
-        value = json.loads(raw)
-        # Old clients post their JSON double-encoded as a string, which MLflow accepts.
-        return json.loads(value) if isinstance(value, str) else value
-    except RecursionError:
-        raise InvalidParameter("The request body is nested too deeply.") from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidParameter(f"The request body is not valid JSON: {exc}") from None
 
 
 async def json_body(

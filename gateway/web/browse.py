@@ -11,15 +11,15 @@ from aiohttp import web
 
 from backends import Entry
 from gateway.errors import NotFound
-from gateway.keys import BACKEND
 from gateway.mime import guess_mime_type, is_text_like
+from gateway.request_parts import backend_of
+from gateway.urls import ARTIFACTS
 from gateway.web.listing import ListingQuery, build_page
 from gateway.web.listing_html import ListingView, render
 from gateway.web.pages import html_response, quote_path
 
 VIEW_LIMIT = 1 << 20
 """Text files up to this size are shown inline with `?view=1`; bigger ones download."""
-ARTIFACTS_ROUTE = "/mlflow-artifacts/artifacts"
 
 
 def viewable(name: str, size: int) -> bool:
@@ -50,7 +50,7 @@ def _render(path: str, entries: list[Entry], query: ListingQuery, base: str, hom
 
 async def _directory_entries(request: web.Request, path: str) -> list[Entry]:
     try:
-        return await request.app[BACKEND].list_dir(path)
+        return await backend_of(request).list_dir(path)
     except NotADirectoryError:
         raise NotFound(f"Not a directory: '{path}'") from None
 
@@ -61,7 +61,7 @@ def _locations(raw_path: str, path: str) -> tuple[str, str]:
     The request is `<prefix>/mlflow-artifacts/artifacts/<raw tail>` or `...artifacts?path=`; the
     raw (still encoded) tail is what the browser resolves relative links against.
     """
-    prefix, _, tail = raw_path.split("?", 1)[0].partition(ARTIFACTS_ROUTE)
+    prefix, _, tail = raw_path.split("?", 1)[0].partition(ARTIFACTS)
     to_root = "../" * tail[1:].count("/") if tail.startswith("/") else "artifacts/"
     directory = quote_path(path) + "/" if path else ""
     depth = prefix.count("/") + 2 + (path.count("/") + 1 if path else 0)

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from gateway.urls import ROOT_LISTING
 from gateway.web.pages import esc, html_response, page, quote_path
-
-ROOT_LISTING = "api/2.0/mlflow-artifacts/artifacts/"
 
 
 @dataclass(frozen=True)
