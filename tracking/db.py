@@ -82,10 +82,14 @@ class Database:
         self._writer = self._readers = None
         with self._lock:
             connections, self._connections = self._connections, []
-        await asyncio.to_thread(lambda: [conn.close() for conn in connections])
+        await asyncio.to_thread(self._dispose, connections)
+
+    def _dispose(self, connections: list[Connection]) -> None:
+        for conn in connections:
+            conn.close()
         if self.engines is not None:
-            for engine in (self.engines.writer, self.engines.reader):
-                engine.dispose()
+            self.engines.writer.dispose()
+            self.engines.reader.dispose()
 
     # -- transactions --------------------------------------------------------------------------
 

@@ -191,5 +191,5 @@ def _mysql_session(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _mysql_retryable(exc: DBAPIError) -> bool:
-    args = getattr(exc.orig, "args", ())
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
     return bool(args) and args[0] in MYSQL_RETRY

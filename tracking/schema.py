@@ -56,9 +56,9 @@ NAMING = {
 }
 metadata = MetaData(naming_convention=NAMING)
 
-Int64 = BigInteger().with_variant(Integer(), "sqlite")
+Int64: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """BIGINT; INTEGER on SQLite (the same storage, and the rowid alias a primary key needs there)."""
-Float64 = Double().with_variant(sqlite.REAL(), "sqlite")
+Float64: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
 MYSQL_COLLATION = "utf8mb4_bin"
 MARIADB_COLLATION = "utf8mb4_nopad_bin"
 

@@ -61,10 +61,16 @@ def create(
     _check_name_free(c, name)
     location = uris.resolve_if_local(location) if location else None
     now = now_ms()
-    values = {"name": name, "lifecycle_stage": ACTIVE, "creation_time": now}
     added = c.execute(
-        insert(experiments).values(**values, artifact_location=location or "", last_update_time=now)
+        insert(experiments).values(
+            name=name,
+            artifact_location=location or "",
+            lifecycle_stage=ACTIVE,
+            creation_time=now,
+            last_update_time=now,
+        )
     )
+    assert added.inserted_primary_key is not None
     key = added.inserted_primary_key[0]
     if not location:
         location = uris.append_path(default_root, str(key))

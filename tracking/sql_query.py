@@ -150,7 +150,7 @@ def _insert_ignoring(dialect: str, table: Table) -> Insert:
     if dialect in ("mysql", "mariadb"):
         first = table.primary_key.columns[0]
         return mysql.insert(table).on_duplicate_key_update({first.name: first})
-    return _dialect_insert(dialect)(table).on_conflict_do_nothing()
+    return _conflict_insert(dialect, table).on_conflict_do_nothing()
 
 
 @functools.cache
@@ -158,12 +158,13 @@ def _upsert(dialect: str, table: Table, columns: tuple[str, ...]) -> Insert:
     if dialect in ("mysql", "mariadb"):
         statement = mysql.insert(table)
         return statement.on_duplicate_key_update({c: statement.inserted[c] for c in columns})
-    insert = _dialect_insert(dialect)(table)
+    insert = _conflict_insert(dialect, table)
     return insert.on_conflict_do_update(
         index_elements=list(table.primary_key.columns),
         set_={column: insert.excluded[column] for column in columns},
     )
 
 
-def _dialect_insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _conflict_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT of the engines that spell it ON CONFLICT (SQLite's and PostgreSQL's)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

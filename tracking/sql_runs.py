@@ -5,7 +5,7 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import BindParameter, Connection, Row, bindparam, delete, insert, select, update
 
 from tracking import sql_experiments as experiments
 from tracking import sql_query, uris
@@ -31,7 +31,7 @@ METRIC_VALUES = ("value", "is_nan", "timestamp", "step")
 
 RUN = select(runs).where(runs.c.run_id == bindparam("run_id"))
 PARAMS_OF_RUN = select(params.c.key, params.c.value).where(params.c.run_id == bindparam("run_id"))
-IDS = bindparam("ids", expanding=True)
+IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 LATEST_OF_RUNS = (
     select(latest_metrics).where(latest_metrics.c.run_id.in_(IDS)).order_by(latest_metrics.c.key)
 )
