@@ -36,6 +36,7 @@ wheel-check: $(VENV)/.test
 	$(PYTHON) -m venv build/wheel-check/venv
 	build/wheel-check/venv/bin/pip install -q build/wheel-check/artgw-*.whl
 	cd build && wheel-check/venv/bin/artgw --version && wheel-check/venv/bin/artgw serve --help >/dev/null
+	cd build && wheel-check/venv/bin/python -c "from tracking import migrate; print('schema head', migrate.head())"
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache

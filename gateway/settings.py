@@ -54,7 +54,7 @@ class Settings:
     backend_store_uri: str = setting(
         "sqlite:///mlflow.db",
         "Tracking store: sqlite:///path.db, a plain path (a directory gets mlflow.db inside), "
-        "or postgresql://user:pass@host:port/db.",
+        "postgresql://user:pass@host:port/db or mysql://user:pass@host:port/db.",
     )
     default_artifact_root: str = setting(
         "mlflow-artifacts:/",

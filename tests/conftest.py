@@ -11,6 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from blockbuster import blockbuster_ctx
 
+# make_app imports gateway.tracking (and SQLAlchemy) lazily; `artgw serve` calls it before its
+# event loop runs, the fixtures below inside one, with the blocking-call detector on: import it now
+import gateway.tracking
 from gateway.app import make_app
 from gateway.settings import Settings
 from tests.artgw_process import ArtgwProcess

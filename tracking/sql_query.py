@@ -1,147 +1,128 @@
-"""Search clauses and orderings compiled into WHERE and ORDER BY text with parameters.
+"""Search clauses and orderings as SQLAlchemy Core expressions, and the SQL helpers the stores
+share: upserts in each engine's dialect, and pages fetched one row long.
 
-The SQL is the subset SQLite and PostgreSQL share, with `?` placeholders (the PostgreSQL store
-turns them into its driver's). Only fixed column names and the parser's fixed operators are pasted
-into SQL; every value and every metric/param/tag key is a bound parameter.
+Only the parser's fixed operators choose SQL; every value and every metric/param/tag key is a
+bound parameter.
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Insert,
+    String,
+    Table,
+    case,
+    cast,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+
+from tracking import schema
 from tracking.store import Clause, Order, Page
 
 T = TypeVar("T")
-
-
-class Row(Protocol):
-    """A result row read by column name or position, and unpacked like a tuple."""
-
-    def __getitem__(self, key: str | int) -> Any: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-    def __len__(self) -> int: ...
-
-
-class Cursor(Protocol):
-    rowcount: int
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    def __iter__(self) -> Iterator[Any]: ...
-
-
-class Conn(Protocol):
-    """What the SQL modules use of a connection: sqlite3's, or the PostgreSQL store's adapter."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
-
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]], /) -> Any: ...
-
-
-OPERATORS = frozenset({"=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE"})
+Compare = Callable[[Any, Any], ColumnElement[bool]]
+COMPARE: dict[str, Compare] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "LIKE": lambda column, value: column.like(value),
+    "ILIKE": lambda column, value: func.lower(column).like(func.lower(value)),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Entity:
-    """How a searchable table and its key/value children are named in SQL."""
+    """A searchable table: its attributes, and its key/value children."""
 
-    owner: str  # the owning row's key, e.g. "r.run_id"
-    columns: dict[str, str]
-    children: dict[str, tuple[str, str]]  # kind -> (table, foreign key column)
-    default_order: str
+    owner: Column[Any]  # the owning row's key, e.g. runs.run_id
+    columns: dict[str, ColumnElement[Any]]
+    children: dict[str, Table]  # kind -> table whose first column refers to `owner`
+    default_order: tuple[ColumnElement[Any], ...]
 
 
+_runs, _experiments = schema.runs.c, schema.experiments.c
 RUNS = Entity(
-    owner="r.run_id",
+    owner=_runs.run_id,
     columns={
-        "run_id": "r.run_id",
-        "run_name": "r.name",
-        "status": "r.status",
-        "user_id": "r.user_id",
-        "artifact_uri": "r.artifact_uri",
-        "start_time": "r.start_time",
-        "end_time": "r.end_time",
+        "run_id": _runs.run_id,
+        "run_name": _runs.name,
+        "status": _runs.status,
+        "user_id": _runs.user_id,
+        "artifact_uri": _runs.artifact_uri,
+        "start_time": _runs.start_time,
+        "end_time": _runs.end_time,
     },
-    children={
-        "metric": ("latest_metrics", "run_id"),
-        "param": ("params", "run_id"),
-        "tag": ("tags", "run_id"),
-    },
-    default_order="r.start_time DESC, r.run_id",
+    children={"metric": schema.latest_metrics, "param": schema.params, "tag": schema.tags},
+    default_order=(_runs.start_time.desc(), _runs.run_id),
 )
 EXPERIMENTS = Entity(
-    owner="e.experiment_id",
+    owner=_experiments.experiment_id,
     columns={
-        "experiment_id": "CAST(e.experiment_id AS TEXT)",
-        "name": "e.name",
-        "creation_time": "e.creation_time",
-        "last_update_time": "e.last_update_time",
+        "experiment_id": cast(_experiments.experiment_id, String),
+        "name": _experiments.name,
+        "creation_time": _experiments.creation_time,
+        "last_update_time": _experiments.last_update_time,
     },
-    children={"tag": ("experiment_tags", "experiment_id")},
-    default_order="e.creation_time DESC, e.experiment_id",
+    children={"tag": schema.experiment_tags},
+    default_order=(_experiments.creation_time.desc(), _experiments.experiment_id),
 )
 
 
-def _compare(column: str, op: str) -> str:
-    if op not in OPERATORS:
+def _compare(column: Any, op: str, value: object) -> ColumnElement[bool]:
+    if op not in COMPARE:
         raise ValueError(f"operator {op!r} is not supported")
-    if op == "ILIKE":
-        return f"lower({column}) LIKE lower(?)"
-    return f"{column} {op} ?"
+    return COMPARE[op](column, value)
 
 
-def condition(clause: Clause, entity: Entity) -> tuple[str, list[object]]:
+def _child(entity: Entity, kind: str) -> tuple[Any, ColumnElement[bool]]:
+    """The child table of `kind` (aliased) and its join to the owning row."""
+    child = entity.children[kind].alias("x")
+    return child, child.c[entity.owner.name] == entity.owner
+
+
+def condition(clause: Clause, entity: Entity) -> ColumnElement[bool]:
     if clause.kind == "attribute":
         column = entity.columns[clause.key]
         if clause.op == "IN":
-            values = list(clause.value)  # type: ignore[arg-type]
-            return f"{column} IN ({', '.join('?' * len(values))})", values
-        return _compare(column, clause.op), [clause.value]
-    table, key_column = entity.children[clause.kind]
-    nan = " AND x.is_nan = 0" if clause.kind == "metric" else ""
-    sql = (
-        f"EXISTS (SELECT 1 FROM {table} x WHERE x.{key_column} = {entity.owner} "
-        f"AND x.key = ?{nan} AND {_compare('x.value', clause.op)})"
-    )
-    return sql, [clause.key, clause.value]
+            return column.in_(list(clause.value))  # type: ignore[arg-type]
+        return _compare(column, clause.op, clause.value)
+    child, joined = _child(entity, clause.kind)
+    found = [joined, child.c.key == clause.key, _compare(child.c.value, clause.op, clause.value)]
+    if clause.kind == "metric":
+        found.append(child.c.is_nan == 0)
+    return exists().where(*found)
 
 
-def where(clauses: tuple[Clause, ...], entity: Entity) -> tuple[str, list[object]]:
-    """` AND ...` for every clause (empty when there are none)."""
-    parts, params = [], []
-    for clause in clauses:
-        sql, values = condition(clause, entity)
-        parts.append(sql)
-        params.extend(values)
-    return "".join(f" AND {part}" for part in parts), params
+def where(clauses: tuple[Clause, ...], entity: Entity) -> list[ColumnElement[bool]]:
+    return [condition(clause, entity) for clause in clauses]
 
 
-def order_by(orders: tuple[Order, ...], entity: Entity) -> tuple[str, list[object]]:
-    terms, params = [], []
+def order_by(orders: tuple[Order, ...], entity: Entity) -> list[ColumnElement[Any]]:
+    """The orderings, NULLs last either way (as MLflow), then the entity's default order."""
+    terms: list[ColumnElement[Any]] = []
     for order in orders:
-        direction = "ASC" if order.ascending else "DESC"
         if order.kind == "attribute":
-            expression = entity.columns[order.key]
+            expression: Any = entity.columns[order.key]
         else:
-            table, key_column = entity.children[order.kind]
-            expression = (
-                f"(SELECT x.value FROM {table} x "
-                f"WHERE x.{key_column} = {entity.owner} AND x.key = ?)"
-            )
-            params.append(order.key)
-        terms.append(f"{expression} {direction} NULLS LAST")
-    terms.append(entity.default_order)
-    return " ORDER BY " + ", ".join(terms), params
-
-
-def marks(values: Iterable[object]) -> str:
-    """`?, ?, ?` for an `IN (...)` list of these values; `NULL` (matching nothing) for none,
-    as PostgreSQL refuses an empty `IN ()`."""
-    return ", ".join("?" for _ in values) or "NULL"
+            child, joined = _child(entity, order.kind)
+            key = child.c.key == order.key
+            expression = select(child.c.value).where(joined, key).scalar_subquery()
+        terms.append(case((expression.is_(None), 1), else_=0))
+        terms.append(expression.asc() if order.ascending else expression.desc())
+    return [*terms, *entity.default_order]
 
 
 def page(items: list[T], max_results: int, offset: int) -> Page[T]:
@@ -149,3 +130,41 @@ def page(items: list[T], max_results: int, offset: int) -> Page[T]:
     if len(items) > max_results:
         return Page(items[:max_results], offset + max_results)
     return Page(items)
+
+
+# -- inserts that meet existing rows -----------------------------------------------------------
+
+
+def insert_ignoring(c: Connection, table: Table) -> Insert:
+    """INSERT that skips rows whose primary key exists already."""
+    return _insert_ignoring(c.dialect.name, table)
+
+
+def upsert(c: Connection, table: Table, *columns: str) -> Insert:
+    """INSERT that sets `columns` to the new values where the primary key exists already."""
+    return _upsert(c.dialect.name, table, columns)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table) -> Insert:
+    if dialect in ("mysql", "mariadb"):
+        first = table.primary_key.columns[0]
+        return mysql.insert(table).on_duplicate_key_update({first.name: first})
+    return _conflict_insert(dialect, table).on_conflict_do_nothing()
+
+
+@functools.cache
+def _upsert(dialect: str, table: Table, columns: tuple[str, ...]) -> Insert:
+    if dialect in ("mysql", "mariadb"):
+        statement = mysql.insert(table)
+        return statement.on_duplicate_key_update({c: statement.inserted[c] for c in columns})
+    insert = _conflict_insert(dialect, table)
+    return insert.on_conflict_do_update(
+        index_elements=list(table.primary_key.columns),
+        set_={column: insert.excluded[column] for column in columns},
+    )
+
+
+def _conflict_insert(dialect: str, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """The INSERT of the engines that spell it ON CONFLICT (SQLite's and PostgreSQL's)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)

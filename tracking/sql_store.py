@@ -1,14 +1,20 @@
-"""The store operations both SQL engines share: each runs the SQL of sql_experiments.py or
-sql_runs.py in one transaction, a write or a read, that the engine's store carries out off the
-event loop (`SqliteStore`, `PostgresStore`)."""
+"""The tracking store in a SQL database: SQLite, PostgreSQL or MySQL/MariaDB, one class.
 
-from abc import abstractmethod
+Each operation runs the Core statements of sql_experiments.py or sql_runs.py in one write or
+read transaction of the store's `Database` (tracking/db.py), off the event loop. Opening the
+store prepares the schema (tracking/migrate.py).
+"""
+
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import Connection
+
+from tracking import migrate, store_uri, uris
 from tracking import sql_experiments as experiments
 from tracking import sql_runs as runs
-from tracking.sql_query import Conn
+from tracking.db import Database
 from tracking.store import (
     ACTIVE,
     DELETED,
@@ -28,15 +34,32 @@ T = TypeVar("T")
 
 
 class SqlStore(TrackingStore):
-    default_root: str
+    def __init__(self, uri: str, default_artifact_root: str, *, create: bool = True) -> None:
+        """`uri` is a --backend-store-uri (checked now; a SQLite path resolves at `open`)."""
+        self.target = store_uri.parse(uri)
+        self.db = Database(self.target, create=create)
+        self.default_root = default_artifact_root
 
-    @abstractmethod
-    async def _write(self, work: Callable[[Conn], T]) -> T:
-        """Run `work` in one write transaction, committed if it returns."""
+    @property
+    def where(self) -> str:
+        """The database, as messages name it (no password)."""
+        return self.target.where
 
-    @abstractmethod
-    async def _read(self, work: Callable[[Conn], T]) -> T:
-        """Run `work` on one consistent snapshot."""
+    async def open(self) -> None:
+        self.default_root = await _resolved(self.default_root)
+        await self.db.open(self._prepare)
+
+    def _prepare(self, conn: Connection) -> None:
+        migrate.prepare(conn, self.where, self.default_root, create=self.db.create)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def _write(self, work: Callable[[Connection], T]) -> T:
+        return await self.db.write(work)
+
+    async def _read(self, work: Callable[[Connection], T]) -> T:
+        return await self.db.read(work)
 
     # -- experiments ---------------------------------------------------------------------------
 
@@ -60,7 +83,7 @@ class SqlStore(TrackingStore):
         await self._write(lambda c: experiments.rename(c, experiment_id, new_name))
 
     async def delete_experiment(self, experiment_id: str) -> None:
-        await self._write(lambda c: experiments.delete(c, experiment_id))
+        await self._write(lambda c: experiments.delete_(c, experiment_id))
 
     async def restore_experiment(self, experiment_id: str) -> None:
         await self._write(lambda c: experiments.restore(c, experiment_id))
@@ -88,7 +111,7 @@ class SqlStore(TrackingStore):
     async def update_run(
         self, run_id: str, status: str | None, end_time: int | None, run_name: str | None
     ) -> RunInfo:
-        return await self._write(lambda c: runs.update(c, run_id, status, end_time, run_name))
+        return await self._write(lambda c: runs.update_(c, run_id, status, end_time, run_name))
 
     async def delete_run(self, run_id: str) -> None:
         await self._write(lambda c: runs.set_stage(c, run_id, DELETED, now_ms()))
@@ -117,3 +140,8 @@ class SqlStore(TrackingStore):
         self, run_id: str, key: str, max_results: int | None, offset: int
     ) -> Page[Metric]:
         return await self._read(lambda c: runs.metric_history(c, run_id, key, max_results, offset))
+
+
+async def _resolved(root: str) -> str:
+    """A relative local root made absolute (it reads the working directory)."""
+    return await asyncio.to_thread(uris.resolve_if_local, root)

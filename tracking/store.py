@@ -1,8 +1,8 @@
 """The tracking store interface: entities and the async operations the REST handlers need.
 
 A store raises the exceptions of tracking/errors.py; the gateway's error table maps them to
-MLflow's JSON errors. Implementations: `SqliteStore` (sqlite_store.py) and `PostgresStore`
-(postgres_store.py), both over the shared SQL of sql_store.py.
+MLflow's JSON errors. The implementation: `SqlStore` (sql_store.py), one class for SQLite,
+PostgreSQL and MySQL/MariaDB.
 """
 
 import time

@@ -9,10 +9,12 @@ from typing import TypeVar
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from cli.main import main
 from tracking.errors import NotFound
 from tracking.open import store_from_uri
+from tracking.schema import runs
 from tracking.sql_store import SqlStore
 from tracking.store import RunInfo
 
@@ -165,9 +167,8 @@ def test_older_than(world: World) -> None:
 
 
 async def _set_deleted_time(store: SqlStore, run_id: str, when: int) -> None:
-    await store._write(
-        lambda c: c.execute("UPDATE runs SET deleted_time = ? WHERE run_id = ?", (when, run_id))
-    )
+    change = update(runs).where(runs.c.run_id == run_id).values(deleted_time=when)
+    await store._write(lambda c: c.execute(change))
 
 
 def test_a_location_outside_the_destination_is_kept(world: World, tmp_path: Path) -> None:

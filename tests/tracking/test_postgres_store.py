@@ -10,11 +10,12 @@ import requests
 
 from compose.pg import PostgresCluster
 from tests.artgw_process import ArtgwProcess
+from tracking.engines import conninfo
 from tracking.errors import AlreadyExists, InvalidValue, StoreError, Unavailable
 from tracking.open import store_from_uri
-from tracking.postgres_conn import conninfo, redact
-from tracking.postgres_store import PostgresStore
+from tracking.sql_store import SqlStore
 from tracking.store import Param, TrackingStore
+from tracking.store_uri import redact
 
 API = "/api/2.0/mlflow"
 
@@ -44,7 +45,8 @@ async def opened(uri: str) -> TrackingStore:
 )
 def test_uris_mlflow_accepts_are_accepted(uri: str, libpq: str) -> None:
     assert conninfo(uri) == libpq
-    assert isinstance(store_from_uri(uri, "mlflow-artifacts:/"), PostgresStore)
+    store = store_from_uri(uri, "mlflow-artifacts:/")
+    assert isinstance(store, SqlStore) and store.target.engine == "postgresql"
 
 
 @pytest.mark.parametrize(

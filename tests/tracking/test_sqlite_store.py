@@ -1,6 +1,6 @@
 """What only the SQLite store has: WAL, paths from URIs, in-memory refusal, the WAL switch.
 
-The behaviour both stores share is tested on both in test_store.py."""
+The behaviour every engine shares is tested on each in test_store.py."""
 
 import contextlib
 import sqlite3
@@ -9,24 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from tracking import migrate
+from tracking.engines import sqlite_connect, switch_to_wal
 from tracking.errors import StoreError
 from tracking.open import store_from_uri
-from tracking.sqlite_schema import SCHEMA_VERSION, connect, switch_to_wal
-from tracking.sqlite_store import SqliteStore, path_from_uri
+from tracking.store_uri import sqlite_path
 
 
-async def opened(path: Path, root: str = "mlflow-artifacts:/") -> SqliteStore:
-    store = SqliteStore(str(path), root)
+async def test_schema_is_created_at_the_head_in_wal_mode(tmp_path: Path) -> None:
+    store = store_from_uri(str(tmp_path / "new" / "t.db"), "mlflow-artifacts:/")
     await store.open()
-    return store
-
-
-async def test_schema_is_created_versioned_in_wal_mode(tmp_path: Path) -> None:
-    store = await opened(tmp_path / "new" / "t.db")
     await store.close()
     with contextlib.closing(sqlite3.connect(tmp_path / "new" / "t.db")) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        revision = conn.execute(f"SELECT version_num FROM {migrate.VERSION_TABLE}").fetchall()
+        assert revision == [(migrate.head(),)]
 
 
 @pytest.mark.parametrize(
@@ -34,20 +31,36 @@ async def test_schema_is_created_versioned_in_wal_mode(tmp_path: Path) -> None:
     [
         ("sqlite:///rel.db", "{cwd}/rel.db"),
         ("sqlite:////abs/dir/x.db", "/abs/dir/x.db"),
+        ("sqlite://///abs/dir/x.db", "/abs/dir/x.db"),  # SQLAlchemy's, in MLflow's own tests
+        ("sqlite+pysqlite:////abs/x.db?timeout=20", "/abs/x.db"),
+        ("sqlite:///sp%20ace.db", "{cwd}/sp ace.db"),
         ("mlruns", "{cwd}/mlruns/mlflow.db"),
         ("./mlruns/", "{cwd}/mlruns/mlflow.db"),
         ("tracking.db", "{cwd}/tracking.db"),
         ("/abs/store", "/abs/store/mlflow.db"),
+        ("file:///abs/mlruns", "/abs/mlruns/mlflow.db"),
     ],
 )
-def test_path_from_uri(uri: str, expected: str) -> None:
-    assert path_from_uri(uri) == expected.format(cwd=Path.cwd())
+def test_sqlite_path(uri: str, expected: str) -> None:
+    assert sqlite_path(uri) == expected.format(cwd=Path.cwd())
+
+
+async def test_the_sqlalchemy_form_of_an_absolute_path_opens(tmp_path: Path) -> None:
+    """`sqlite://///abs.db` stopped `artgw serve` at start ("invalid uri authority")."""
+    store = store_from_uri(f"sqlite:////{tmp_path}/five.db", "mlflow-artifacts:/")
+    await store.open()
+    try:
+        assert (await store.get_experiment("0")).name == "Default"
+    finally:
+        await store.close()
+    assert (tmp_path / "five.db").is_file()
 
 
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("mysql://h/db", "Unsupported"),
+        ("mssql://h/db", "Unsupported"),
+        ("s3://bucket/x", "Unsupported"),
         ("sqlite://", "in-memory"),
         ("sqlite:///:memory:", "in-memory"),
     ],
@@ -67,9 +80,10 @@ def test_switching_to_wal_waits_for_another_process(tmp_path: Path) -> None:
     holder.execute("INSERT INTO x VALUES (1)")
     release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
     release.start()
-    conn = connect(str(path), create=True)
+    conn = sqlite_connect(str(path), create=True)
     try:
-        assert switch_to_wal(conn) == "wal"
+        switch_to_wal(conn, str(path))
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         release.join()
         conn.close()

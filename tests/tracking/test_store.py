@@ -1,18 +1,21 @@
-"""Both SQL stores on their own, the same tests for each: schema at start-up, restarts, refusals,
-concurrent writers, and an event loop that never waits for the database."""
+"""The SQL store on its own, the same tests on every engine: schema at start-up, restarts,
+refusals, concurrent writers, and an event loop that never waits for the database."""
 
 import asyncio
 import contextlib
 
 import pytest
+from sqlalchemy import select, text
 
 from tests.tracking.conftest import StoreTarget
+from tracking import migrate
 from tracking.errors import StoreError
 from tracking.open import store_from_uri
+from tracking.schema import experiments, schema_version
 from tracking.sql_store import SqlStore
 from tracking.store import Metric, Param, Tag, TrackingStore
 
-SCHEMA_VERSION = 1
+REVISION = f"SELECT version_num FROM {migrate.VERSION_TABLE}"
 
 
 async def opened(uri: str, root: str = "mlflow-artifacts:/") -> TrackingStore:
@@ -25,12 +28,14 @@ async def test_schema_is_created_versioned_with_experiment_zero(store_uri: str) 
     store = await opened(store_uri)
     assert isinstance(store, SqlStore)
     try:
-        version = await store._read(lambda c: c.execute("SELECT version FROM schema_version"))
-        experiments = await store._read(
-            lambda c: c.execute("SELECT experiment_id, name FROM experiments").fetchall()
+        revision = await store._read(lambda c: c.execute(text(REVISION)).all())
+        guard = await store._read(lambda c: c.execute(select(schema_version)).all())
+        found = await store._read(
+            lambda c: c.execute(select(experiments.c.experiment_id, experiments.c.name)).all()
         )
-        assert [tuple(row) for row in experiments] == [(0, "Default")]
-        assert [tuple(row) for row in version] == [(SCHEMA_VERSION,)]
+        assert [tuple(row) for row in found] == [(0, "Default")]
+        assert [tuple(row) for row in revision] == [(migrate.head(),)]
+        assert [tuple(row) for row in guard] == [(migrate.GUARD_VERSION,)]
     finally:
         await store.close()
 
@@ -61,10 +66,11 @@ async def test_everything_survives_a_restart(store_uri: str) -> None:
 
 
 async def test_a_newer_schema_is_refused(store_target: StoreTarget) -> None:
+    """A revision this artgw does not know was written by a newer one."""
     await (await opened(store_target.uri)).close()
-    store_target.execute(f"UPDATE schema_version SET version = {SCHEMA_VERSION + 1}")
+    store_target.execute(f"UPDATE {migrate.VERSION_TABLE} SET version_num = '9999_future'")
     store = store_from_uri(store_target.uri, "mlflow-artifacts:/")
-    with pytest.raises(StoreError, match="newer than this artgw"):
+    with pytest.raises(StoreError, match="revision 9999_future, newer than this artgw"):
         await store.open()
     await store.close()
 

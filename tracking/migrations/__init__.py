@@ -1,0 +1,1 @@
+"""Alembic revisions of the tracking schema, run by tracking/migrate.py (there is no env.py)."""

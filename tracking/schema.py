@@ -1,0 +1,178 @@
+"""The tracking database's tables: one SQLAlchemy Core definition for SQLite, PostgreSQL and
+MySQL/MariaDB.
+
+A new database is created from this `metadata` and stamped at the newest Alembic revision; a
+database made earlier is brought there by the revisions in tracking/migrations/versions/, run at
+start-up (tracking/migrate.py). So every change here comes with a revision that makes the same
+change to an existing database.
+
+Adding a table (or a column, an index):
+1. Define it below with `table(...)`. Text columns are `Str(n)` when they are part of a key,
+   unique or indexed (n: the longest value the API accepts; MySQL needs it), else `Str`;
+   integers `Int64` (times, ids, steps) or `Integer`; floats `Float64`.
+2. Add tracking/migrations/versions/<id>.py: `revision = "<id>"`, `down_revision = "<the
+   current head's id>"`, and `upgrade()` making the change with `op.create_table(...)` /
+   `op.add_column(...)` (spell the columns out: a revision stays as written, while the tables
+   here move on). `downgrade()` may raise: artgw never runs it.
+3. tests/tracking/test_migrations.py checks that a database migrated from the oldest schema
+   matches this metadata exactly, on every engine.
+
+Queries are Core expressions on these `Table` objects (`select(runs).where(...)`), run inside
+`Database.read` / `Database.write` transactions (tracking/db.py).
+
+Types: text compares and orders by code point everywhere (PostgreSQL: the "C" collation;
+MySQL/MariaDB: a binary, no-pad utf8mb4 collation), as SQLite does, so that names are unique
+case-sensitively and ordering and LIKE agree across engines. Constraint names follow
+PostgreSQL's defaults (`runs_pkey`, `experiments_name_key`, `params_run_id_fkey`), which the
+databases of artgw 0.1 have, so later revisions can name them on old and new databases alike.
+"""
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Dialect,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+NAMING = {
+    "pk": "%(table_name)s_pkey",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "ix": "%(table_name)s_%(column_0_N_name)s_idx",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+Int64: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
+"""BIGINT; INTEGER on SQLite (the same storage, and the rowid alias a primary key needs there)."""
+Float64: TypeEngine[float] = Double().with_variant(sqlite.REAL(), "sqlite")
+MYSQL_COLLATION = "utf8mb4_bin"
+MARIADB_COLLATION = "utf8mb4_nopad_bin"
+
+
+class Str(TypeDecorator[str]):
+    """Text of any length, compared by code point (see the module docstring). On MySQL, a
+    column that is a key must have a length: use `Str(n)`."""
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, length: int | None = None) -> None:
+        super().__init__()
+        self.length = length
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return postgresql.TEXT(collation="C")
+        if dialect.name in ("mysql", "mariadb"):
+            return self._mysql(dialect)
+        return Text()
+
+    def _mysql(self, dialect: Dialect) -> TypeEngine[Any]:
+        collation = MARIADB_COLLATION if getattr(dialect, "is_mariadb", False) else MYSQL_COLLATION
+        if self.length is None:
+            return mysql.MEDIUMTEXT(charset="utf8mb4", collation=collation)
+        return mysql.VARCHAR(self.length, charset="utf8mb4", collation=collation)
+
+
+KEY = 250
+"""The longest metric, param and tag key the API accepts."""
+RUN_ID = 32
+EXPERIMENT_NAME = 500
+
+
+def table(name: str, *columns: Any, **options: Any) -> Table:
+    """A table of `metadata`, InnoDB in utf8mb4 on MySQL."""
+    return Table(
+        name, metadata, *columns, mysql_engine="InnoDB", mysql_charset="utf8mb4", **options
+    )
+
+
+def run_child(name: str, *columns: Column[Any]) -> Table:
+    """A table of per-run rows keyed by (run_id, key), deleted with their run."""
+    return table(
+        name,
+        Column(
+            "run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+        ),
+        Column("key", Str(KEY), primary_key=True),
+        *columns,
+    )
+
+
+def metric_columns() -> list[Column[Any]]:
+    return [
+        Column("value", Float64, nullable=False),
+        Column("is_nan", Integer, nullable=False),
+        Column("timestamp", Int64, nullable=False),
+        Column("step", Int64, nullable=False),
+    ]
+
+
+schema_version = table("schema_version", Column("version", Integer, nullable=False))
+"""artgw 0.1's own version table. It holds 2 from the first Alembic revision on, so that an
+artgw 0.1 refuses the database as newer than itself instead of writing to it."""
+
+experiments = table(
+    "experiments",
+    Column("experiment_id", Int64, Identity(), primary_key=True),
+    Column("name", Str(EXPERIMENT_NAME), nullable=False, unique=True),
+    Column("artifact_location", Str, nullable=False),
+    Column("lifecycle_stage", Str(32), nullable=False),
+    Column("creation_time", Int64, nullable=False),
+    Column("last_update_time", Int64, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+experiment_tags = table(
+    "experiment_tags",
+    Column(
+        "experiment_id",
+        Int64,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", Str(KEY), primary_key=True),
+    Column("value", Str, nullable=False),
+)
+
+runs = table(
+    "runs",
+    Column("run_id", Str(RUN_ID), primary_key=True),
+    Column("experiment_id", Int64, ForeignKey("experiments.experiment_id"), nullable=False),
+    Column("name", Str, nullable=False),
+    Column("user_id", Str, nullable=False),
+    Column("status", Str(32), nullable=False),
+    Column("start_time", Int64),
+    Column("end_time", Int64),
+    Column("artifact_uri", Str, nullable=False),
+    Column("lifecycle_stage", Str(32), nullable=False),
+    Column("deleted_time", Int64),
+    Column("deleted_with_experiment", Integer, nullable=False, server_default=text("0")),
+    Index("runs_by_experiment", "experiment_id", "start_time"),
+)
+
+params = run_child("params", Column("value", Str, nullable=False))
+tags = run_child("tags", Column("value", Str, nullable=False))
+latest_metrics = run_child("latest_metrics", *metric_columns())
+metrics = table(
+    "metrics",
+    Column("run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    Column("key", Str(KEY), nullable=False),
+    *metric_columns(),
+    PrimaryKeyConstraint("run_id", "key", "step", "timestamp", "value", "is_nan"),
+)
+"""Every logged point (a point logged twice is kept once)."""
