@@ -91,6 +91,12 @@ class SqlStore(TrackingStore):
     async def hard_delete_experiment(self, experiment_id: str) -> None:
         await self._write(lambda c: experiments.hard_delete(c, experiment_id))
 
+    async def set_experiment_tag(self, experiment_id: str, tag: Tag) -> None:
+        await self._write(lambda c: experiments.set_tag(c, experiment_id, tag))
+
+    async def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        await self._write(lambda c: experiments.delete_tag(c, experiment_id, key))
+
     # -- runs ----------------------------------------------------------------------------------
 
     async def create_run(

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.settings import Settings
+from gateway.tracking import artifact_handlers, artifact_reads
 from gateway.tracking.keys import STORE
 from gateway.tracking.landing import experiment_sections
 from gateway.tracking.routes import artifacts_only_routes, routes
@@ -21,8 +22,10 @@ def install(app: web.Application, settings: Settings) -> None:
     """Add the tracking routes, and the store (opened and closed with the app)."""
     app[STORE] = store_from_uri(settings.backend_store_uri, settings.default_artifact_root)
     app.cleanup_ctx.append(_store_context)
+    app.cleanup_ctx.append(artifact_reads.session_context)
     for prefix in API_PREFIXES:
         app.add_routes(routes(prefix))
+    app.add_routes(artifact_handlers.root_routes())
     add_landing_source(app, experiment_sections)
 
 

@@ -36,6 +36,7 @@ from tracking.store import (
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_EXPERIMENT_TAG_VALUE = 20000
 MAX_EXPERIMENT_NAME = 500
 MAX_BATCH_ITEMS = 1000
 MAX_SEARCH_RESULTS = 50000
@@ -131,6 +132,20 @@ async def delete_experiment(request: web.Request) -> web.Response:
 async def restore_experiment(request: web.Request) -> web.Response:
     fields = await request_fields(request, EXPERIMENT_ID)
     await store_of(request).restore_experiment(fields["experiment_id"])
+    return json_response({})
+
+
+async def set_experiment_tag(request: web.Request) -> web.Response:
+    schema = {**EXPERIMENT_ID, "key": KEY, "value": Spec(limited(MAX_EXPERIMENT_TAG_VALUE))}
+    fields = await request_fields(request, schema)
+    tag = Tag(fields["key"], fields.get("value", ""))
+    await store_of(request).set_experiment_tag(fields["experiment_id"], tag)
+    return json_response({})
+
+
+async def delete_experiment_tag(request: web.Request) -> web.Response:
+    fields = await request_fields(request, {**EXPERIMENT_ID, "key": Spec(string, required=True)})
+    await store_of(request).delete_experiment_tag(fields["experiment_id"], fields["key"])
     return json_response({})
 
 
