@@ -4,7 +4,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import EndpointNotFound
-from gateway.tracking import artifact_handlers, history
+from gateway.tracking import artifact_handlers, history, inputs, models
 from gateway.tracking import handlers as h
 
 ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
@@ -30,9 +30,10 @@ ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "runs/delete-tag", h.delete_tag),
     ("POST", "runs/log-batch", h.log_batch),
     ("GET", "metrics/get-history", h.get_metric_history),
-    ("POST", "logged-models/search", h.search_logged_models),
     *history.ENDPOINTS,
     *artifact_handlers.ENDPOINTS,
+    *models.ENDPOINTS,
+    *inputs.ENDPOINTS,
 )
 
 
