@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from backends import DestinationError, UnsafePathError
+from gateway.unsupported import not_found_message
 from tracking import errors as tracking_errors
 
 log = logging.getLogger("artgw")
@@ -123,6 +124,7 @@ TRACKING_ERRORS: dict[type[tracking_errors.TrackingError], type[ApiError]] = {
     tracking_errors.AlreadyExists: AlreadyExists,
     tracking_errors.InvalidValue: InvalidParameter,
     tracking_errors.Conflict: Conflict,
+    tracking_errors.Forbidden: PermissionDenied,
     tracking_errors.Unavailable: ServiceUnavailable,
 }
 """The tracking store's exceptions -> the API error a client sees (most specific class first)."""
@@ -175,7 +177,7 @@ def render_error(request: web.Request, error: ApiError) -> web.Response:
 
 def _from_http_exception(request: web.Request, exc: web.HTTPException) -> ApiError:
     if exc.status == 404:
-        return EndpointNotFound(f"No endpoint {request.method} {request.path}")
+        return EndpointNotFound(not_found_message(request.method, request.path))
     if exc.status == 405:
         return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}")
     if exc.status == 413:

@@ -61,6 +61,12 @@ class Settings:
         "Artifact root of new experiments, e.g. http://host:5000/api/2.0/mlflow-artifacts/"
         "artifacts/experiments for the split setup.",
     )
+    allowed_artifact_servers: str = setting(
+        "",
+        "Comma-separated http(s)://host:port of other artifacts servers whose runs' and models' "
+        "files the tracking API may read through (artifacts/list, get-artifact). The host of "
+        "--default-artifact-root is always allowed; any other location is refused (403).",
+    )
     artifacts_only: bool = setting(False, "Serve artifacts only; tracking routes answer 404.")
     workers: int = setting(0, "Server processes sharing the port (0: one per core, at most 8).")
     log_level: str = setting("info", "debug, info, warning or error; debug logs every request.")

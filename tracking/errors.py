@@ -23,6 +23,10 @@ class InvalidValue(TrackingError):
     the entity's current state."""
 
 
+class Forbidden(TrackingError):
+    """The server will not act on this location: it is outside what the server may read."""
+
+
 class Conflict(TrackingError):
     """The request collides with concurrent work; retrying it later may succeed."""
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Dialect,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Identity,
     Index,
     Integer,
@@ -42,6 +43,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -176,3 +178,132 @@ metrics = table(
     PrimaryKeyConstraint("run_id", "key", "step", "timestamp", "value", "is_nan"),
 )
 """Every logged point (a point logged twice is kept once)."""
+
+
+# -- MLflow 3: logged models, datasets, run inputs and outputs (revision 0002_mlflow3) ----------
+
+MODEL_ID = 36
+DATASET_NAME = 500
+DIGEST = 36
+INPUT_TAG_KEY = 255
+
+
+def model_child(name: str, *columns: Column[Any]) -> Table:
+    """A table of per-model rows keyed by (model_id, key), deleted with their model."""
+    return table(
+        name,
+        Column(
+            "model_id",
+            Str(MODEL_ID),
+            ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("key", Str(KEY), primary_key=True),
+        *columns,
+    )
+
+
+logged_models = table(
+    "logged_models",
+    Column("model_id", Str(MODEL_ID), primary_key=True),
+    Column(
+        "experiment_id",
+        Int64,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Str(EXPERIMENT_NAME), nullable=False),
+    Column("model_type", Str, nullable=False),
+    Column("source_run_id", Str(RUN_ID), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("status_message", Str, nullable=False),
+    Column("artifact_location", Str, nullable=False),
+    Column("lifecycle_stage", Str(32), nullable=False),
+    Column("creation_timestamp_ms", Int64, nullable=False),
+    Column("last_updated_timestamp_ms", Int64, nullable=False),
+    Index("logged_models_by_experiment", "experiment_id", "creation_timestamp_ms"),
+    Index("logged_models_by_name", "experiment_id", "name"),
+)
+"""A model logged in an experiment (MLflow 3); `source_run_id` is '' for none."""
+
+logged_model_params = model_child("logged_model_params", Column("value", Str, nullable=False))
+logged_model_tags = model_child("logged_model_tags", Column("value", Str, nullable=False))
+logged_model_metrics = table(
+    "logged_model_metrics",
+    Column(
+        "model_id",
+        Str(MODEL_ID),
+        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", Str(KEY), nullable=False),
+    *metric_columns(),
+    Column("run_id", Str(RUN_ID), nullable=False),
+    Column("dataset_name", Str, nullable=False),
+    Column("dataset_digest", Str(DIGEST), nullable=False),
+    PrimaryKeyConstraint("model_id", "key", "timestamp", "step", "run_id", "dataset_digest"),
+)
+"""Metrics runs logged with a model id ('' for no run or dataset)."""
+
+datasets = table(
+    "datasets",
+    Column("dataset_uuid", Str(MODEL_ID), primary_key=True),
+    Column(
+        "experiment_id",
+        Int64,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Str(DATASET_NAME), nullable=False),
+    Column("digest", Str(DIGEST), nullable=False),
+    Column("source_type", Str, nullable=False),
+    Column("source", Str, nullable=False),
+    Column("dataset_schema", Str),
+    Column("dataset_profile", Str),
+    UniqueConstraint("experiment_id", "name", "digest"),
+)
+"""Datasets, once per experiment by (name, digest)."""
+
+inputs = table(
+    "inputs",
+    Column(
+        "run_id",
+        Str(RUN_ID),
+        ForeignKey("runs.run_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "dataset_uuid",
+        Str(MODEL_ID),
+        ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+)
+"""A run used a dataset."""
+
+input_tags = table(
+    "input_tags",
+    Column("run_id", Str(RUN_ID), primary_key=True),
+    Column("dataset_uuid", Str(MODEL_ID), primary_key=True),
+    Column("key", Str(INPUT_TAG_KEY), primary_key=True),
+    Column("value", Str, nullable=False),
+    ForeignKeyConstraint(
+        ["run_id", "dataset_uuid"], ["inputs.run_id", "inputs.dataset_uuid"], ondelete="CASCADE"
+    ),
+)
+"""Tags of a run's use of a dataset, e.g. mlflow.data.context."""
+
+model_inputs = table(
+    "model_inputs",
+    Column("run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", Str(MODEL_ID), primary_key=True),
+)
+"""A run used a logged model."""
+
+model_outputs = table(
+    "model_outputs",
+    Column("run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", Str(MODEL_ID), primary_key=True),
+    Column("step", Int64, nullable=False),
+)
+"""A run produced a logged model (at a step)."""

@@ -145,3 +145,27 @@ def hard_delete(c: Connection, experiment_id: str) -> None:
     if c.execute(select(runs.c.run_id).where(runs.c.experiment_id == key).limit(1)).first():
         raise InvalidValue(f"Experiment {experiment_id} still holds runs")
     c.execute(delete(experiments).where(experiments.c.experiment_id == key))
+
+
+def _active(c: Connection, experiment_id: str) -> int:
+    experiment = get(c, experiment_id)
+    if experiment.lifecycle_stage != ACTIVE:
+        raise InvalidValue(
+            f"The experiment {experiment_id} must be in the 'active' state. "
+            f"Current state is {experiment.lifecycle_stage}."
+        )
+    return int(experiment.experiment_id)
+
+
+def set_tag(c: Connection, experiment_id: str, tag: Tag) -> None:
+    row = {"experiment_id": _active(c, experiment_id), "key": tag.key, "value": tag.value}
+    c.execute(sql_query.upsert(c, experiment_tags, "value"), [row])
+
+
+def delete_tag(c: Connection, experiment_id: str, key: str) -> None:
+    t = experiment_tags.c
+    found = c.execute(
+        delete(experiment_tags).where(t.experiment_id == _active(c, experiment_id), t.key == key)
+    )
+    if found.rowcount == 0:
+        raise NotFound(f"No tag with name: {key} in experiment with id {experiment_id}")

@@ -15,6 +15,7 @@ from tracking import migrate, store_uri, uris
 from tracking import sql_experiments as experiments
 from tracking import sql_runs as runs
 from tracking.db import Database
+from tracking.sql_models import SqlModelStore
 from tracking.store import (
     ACTIVE,
     DELETED,
@@ -33,7 +34,7 @@ from tracking.store import (
 T = TypeVar("T")
 
 
-class SqlStore(TrackingStore):
+class SqlStore(SqlModelStore, TrackingStore):
     def __init__(self, uri: str, default_artifact_root: str, *, create: bool = True) -> None:
         """`uri` is a --backend-store-uri (checked now; a SQLite path resolves at `open`)."""
         self.target = store_uri.parse(uri)
@@ -90,6 +91,12 @@ class SqlStore(TrackingStore):
 
     async def hard_delete_experiment(self, experiment_id: str) -> None:
         await self._write(lambda c: experiments.hard_delete(c, experiment_id))
+
+    async def set_experiment_tag(self, experiment_id: str, tag: Tag) -> None:
+        await self._write(lambda c: experiments.set_tag(c, experiment_id, tag))
+
+    async def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        await self._write(lambda c: experiments.delete_tag(c, experiment_id, key))
 
     # -- runs ----------------------------------------------------------------------------------
 

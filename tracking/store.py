@@ -166,6 +166,14 @@ class TrackingStore(ABC):
     async def hard_delete_experiment(self, experiment_id: str) -> None:
         """Remove a deleted experiment's rows for good (gc); it must hold no runs any more."""
 
+    @abstractmethod
+    async def set_experiment_tag(self, experiment_id: str, tag: Tag) -> None:
+        """Set (or replace) a tag of an active experiment."""
+
+    @abstractmethod
+    async def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag of an active experiment; NotFound if it has no such tag."""
+
     # -- runs ----------------------------------------------------------------------------------
 
     @abstractmethod

@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.settings import Settings
-from gateway.tracking.keys import STORE
+from gateway.tracking import artifact_handlers, artifact_reads
+from gateway.tracking.keys import MODELS, STORE
 from gateway.tracking.landing import experiment_sections
 from gateway.tracking.routes import artifacts_only_routes, routes
 from gateway.urls import API_PREFIXES
 from gateway.web.landing import add_landing_source
+from tracking.logged_models import ModelStore
 from tracking.open import store_from_uri
 
 __all__ = ["STORE", "install", "install_artifacts_only"]
@@ -19,9 +21,13 @@ __all__ = ["STORE", "install", "install_artifacts_only"]
 def install(app: web.Application, settings: Settings) -> None:
     """Add the tracking routes, and the store (opened and closed with the app)."""
     app[STORE] = store_from_uri(settings.backend_store_uri, settings.default_artifact_root)
+    if isinstance(app[STORE], ModelStore):
+        app[MODELS] = app[STORE]
     app.cleanup_ctx.append(_store_context)
+    app.cleanup_ctx.append(artifact_reads.session_context)
     for prefix in API_PREFIXES:
         app.add_routes(routes(prefix))
+    app.add_routes(artifact_handlers.root_routes())
     add_landing_source(app, experiment_sections)
 
 

@@ -5,7 +5,7 @@ from aiohttp import web
 from gateway.artifacts import json_response
 from gateway.errors import InvalidParameter, NotFound
 from gateway.keys import SETTINGS
-from gateway.tracking import wire
+from gateway.tracking import inputs, wire
 from gateway.tracking.keys import STORE
 from gateway.tracking.validation import (
     Schema,
@@ -36,6 +36,7 @@ from tracking.store import (
 MAX_KEY = 250
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
+MAX_EXPERIMENT_TAG_VALUE = 20000
 MAX_EXPERIMENT_NAME = 500
 MAX_BATCH_ITEMS = 1000
 MAX_SEARCH_RESULTS = 50000
@@ -134,6 +135,20 @@ async def restore_experiment(request: web.Request) -> web.Response:
     return json_response({})
 
 
+async def set_experiment_tag(request: web.Request) -> web.Response:
+    schema = {**EXPERIMENT_ID, "key": KEY, "value": Spec(limited(MAX_EXPERIMENT_TAG_VALUE))}
+    fields = await request_fields(request, schema)
+    tag = Tag(fields["key"], fields.get("value", ""))
+    await store_of(request).set_experiment_tag(fields["experiment_id"], tag)
+    return json_response({})
+
+
+async def delete_experiment_tag(request: web.Request) -> web.Response:
+    fields = await request_fields(request, {**EXPERIMENT_ID, "key": Spec(string, required=True)})
+    await store_of(request).delete_experiment_tag(fields["experiment_id"], fields["key"])
+    return json_response({})
+
+
 # -- runs --------------------------------------------------------------------------------------
 
 
@@ -161,7 +176,7 @@ async def create_run(request: web.Request) -> web.Response:
 async def get_run(request: web.Request) -> web.Response:
     fields = await run_fields(request, {})
     run = await store_of(request).get_run(fields["run_id"])
-    return json_response({"run": wire.run(run)})
+    return json_response({"run": (await inputs.runs_json(request, [run]))[0]})
 
 
 async def update_run(request: web.Request) -> web.Response:
@@ -196,7 +211,8 @@ async def search_runs(request: web.Request) -> web.Response:
     fields = await request_fields(request, schema)
     query = search_request(fields, search.RUNS, fields.get("run_view_type"))
     page = await store_of(request).search_runs(query)
-    return json_response(page_body({"runs": [wire.run(r) for r in page.items]}, page.next_offset))
+    found = await inputs.runs_json(request, page.items, search=True)
+    return json_response(page_body({"runs": found}, page.next_offset))
 
 
 # -- run data ----------------------------------------------------------------------------------
@@ -206,6 +222,7 @@ async def log_metric(request: web.Request) -> web.Response:
     fields = await run_fields(request, METRIC_FIELDS)
     metric = Metric(fields["key"], fields["value"], fields["timestamp"], fields.get("step", 0))
     await store_of(request).log_batch(fields["run_id"], [metric], [], [])
+    await inputs.link_model_metrics(request, fields["run_id"], single=True)
     return json_response({})
 
 
@@ -245,6 +262,7 @@ async def log_batch(request: web.Request) -> web.Response:
             f"A batch may log at most {MAX_BATCH_ITEMS} metrics, params and tags in total."
         )
     await store_of(request).log_batch(fields["run_id"], metrics, params, tags)
+    await inputs.link_model_metrics(request, fields["run_id"], single=False)
     return json_response({})
 
 
@@ -265,12 +283,6 @@ async def get_metric_history(request: web.Request) -> web.Response:
     )
     body = {"metrics": [wire.metric(m) for m in page.items]}
     return json_response(page_body(body, page.next_offset))
-
-
-async def search_logged_models(request: web.Request) -> web.Response:
-    """artgw keeps no logged models: an empty result, which is what the client needs."""
-    await request_fields(request, {})
-    return json_response({})
 
 
 # -- helpers -----------------------------------------------------------------------------------

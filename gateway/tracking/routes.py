@@ -4,6 +4,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import EndpointNotFound
+from gateway.tracking import artifact_handlers, history, inputs, models
 from gateway.tracking import handlers as h
 
 ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
@@ -15,6 +16,8 @@ ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "experiments/update", h.update_experiment),
     ("POST", "experiments/delete", h.delete_experiment),
     ("POST", "experiments/restore", h.restore_experiment),
+    ("POST", "experiments/set-experiment-tag", h.set_experiment_tag),
+    ("POST", "experiments/delete-experiment-tag", h.delete_experiment_tag),
     ("POST", "runs/create", h.create_run),
     ("GET", "runs/get", h.get_run),
     ("POST", "runs/update", h.update_run),
@@ -27,7 +30,10 @@ ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "runs/delete-tag", h.delete_tag),
     ("POST", "runs/log-batch", h.log_batch),
     ("GET", "metrics/get-history", h.get_metric_history),
-    ("POST", "logged-models/search", h.search_logged_models),
+    *history.ENDPOINTS,
+    *artifact_handlers.ENDPOINTS,
+    *models.ENDPOINTS,
+    *inputs.ENDPOINTS,
 )
 
 

@@ -1,0 +1,136 @@
+"""MLflow 3's logged models (with their params, tags and metrics), datasets, and runs' inputs
+(datasets, with input tags; models) and outputs (models)."""
+
+import sqlalchemy as sa
+from alembic import op
+
+from tracking.schema import Float64, Int64, Str
+
+revision = "0002_mlflow3"
+down_revision = "0001"
+
+OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+
+
+def _model_id(*, primary_key: bool = True) -> sa.Column:
+    return sa.Column(
+        "model_id",
+        Str(36),
+        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
+
+
+def _run_id() -> sa.Column:
+    return sa.Column(
+        "run_id", Str(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+def upgrade() -> None:
+    op.create_table(
+        "logged_models",
+        sa.Column("model_id", Str(36), primary_key=True),
+        sa.Column(
+            "experiment_id",
+            Int64,
+            sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("name", Str(500), nullable=False),
+        sa.Column("model_type", Str(), nullable=False),
+        sa.Column("source_run_id", Str(32), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("status_message", Str(), nullable=False),
+        sa.Column("artifact_location", Str(), nullable=False),
+        sa.Column("lifecycle_stage", Str(32), nullable=False),
+        sa.Column("creation_timestamp_ms", Int64, nullable=False),
+        sa.Column("last_updated_timestamp_ms", Int64, nullable=False),
+        **OPTIONS,
+    )
+    op.create_index(
+        "logged_models_by_experiment", "logged_models", ["experiment_id", "creation_timestamp_ms"]
+    )
+    op.create_index("logged_models_by_name", "logged_models", ["experiment_id", "name"])
+    for name in ("logged_model_params", "logged_model_tags"):
+        op.create_table(
+            name,
+            _model_id(),
+            sa.Column("key", Str(250), primary_key=True),
+            sa.Column("value", Str(), nullable=False),
+            **OPTIONS,
+        )
+    op.create_table(
+        "logged_model_metrics",
+        _model_id(primary_key=False),
+        sa.Column("key", Str(250), nullable=False),
+        sa.Column("value", Float64, nullable=False),
+        sa.Column("is_nan", sa.Integer(), nullable=False),
+        sa.Column("timestamp", Int64, nullable=False),
+        sa.Column("step", Int64, nullable=False),
+        sa.Column("run_id", Str(32), nullable=False),
+        sa.Column("dataset_name", Str(), nullable=False),
+        sa.Column("dataset_digest", Str(36), nullable=False),
+        sa.PrimaryKeyConstraint("model_id", "key", "timestamp", "step", "run_id", "dataset_digest"),
+        **OPTIONS,
+    )
+    op.create_table(
+        "datasets",
+        sa.Column("dataset_uuid", Str(36), primary_key=True),
+        sa.Column(
+            "experiment_id",
+            Int64,
+            sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("name", Str(500), nullable=False),
+        sa.Column("digest", Str(36), nullable=False),
+        sa.Column("source_type", Str(), nullable=False),
+        sa.Column("source", Str(), nullable=False),
+        sa.Column("dataset_schema", Str()),
+        sa.Column("dataset_profile", Str()),
+        sa.UniqueConstraint("experiment_id", "name", "digest"),
+        **OPTIONS,
+    )
+    op.create_table(
+        "inputs",
+        _run_id(),
+        sa.Column(
+            "dataset_uuid",
+            Str(36),
+            sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        **OPTIONS,
+    )
+    op.create_table(
+        "input_tags",
+        sa.Column("run_id", Str(32), primary_key=True),
+        sa.Column("dataset_uuid", Str(36), primary_key=True),
+        sa.Column("key", Str(255), primary_key=True),
+        sa.Column("value", Str(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id", "dataset_uuid"],
+            ["inputs.run_id", "inputs.dataset_uuid"],
+            ondelete="CASCADE",
+        ),
+        **OPTIONS,
+    )
+    op.create_table(
+        "model_inputs",
+        _run_id(),
+        sa.Column("model_id", Str(36), primary_key=True),
+        **OPTIONS,
+    )
+    op.create_table(
+        "model_outputs",
+        _run_id(),
+        sa.Column("model_id", Str(36), primary_key=True),
+        sa.Column("step", Int64, nullable=False),
+        **OPTIONS,
+    )
+
+
+def downgrade() -> None:
+    raise NotImplementedError("artgw does not downgrade its schema")
