@@ -15,9 +15,12 @@ import base64
 import contextlib
 import errno
 import io
+import posixpath
+import re
 import secrets
+import time
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any
 
 import adlfs  # noqa: F401 - an uninstalled provider fails here, with the install hint
@@ -35,12 +38,35 @@ from backends.objstore import (
     ObjectStoreBackend,
     PartUpload,
 )
+from backends.parts import FOLDER
+from backends.streams import exact_blocks
 
 GET_SIZE = 4 << 20
 """The SDK holds one such range in memory at a time while a download streams."""
 SINGLE_PUT_LIMIT = 1 << 20
 """Above this a Put Blob would hand aiohttp one large bytes body (the SDK reads the stream into
 memory first, and aiohttp warns that this can stall the loop); one staged block does not."""
+
+BLOCK_SIZE = 16 << 20
+"""Blocks a gateway part is staged in: memory holds one; Azure takes 50,000 per blob."""
+_TAG = re.compile(r"^[0-9a-f]{16}$")
+_SENT = re.compile(r"^([0-9a-f]{8})-(\d{1,6})$")
+
+
+def _aborted(upload_id: str) -> str:
+    return f"{FOLDER}/{upload_id}.aborted"
+
+
+def _check_tag(upload_id: str, path: str) -> None:
+    if not _TAG.match(upload_id):
+        raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path)
+
+
+def _block_id(number: int, sending: str, index: int) -> str:
+    """23 characters, as `AzureUpload`'s ids (Azure wants one length for all of a blob's ids)
+    and never equal to one of them (no '-' at 16). `sending` is random per part sent, so no
+    other upload of the blob can have these ids."""
+    return base64.b64encode(f"{sending}{number:05d}{index:06d}mpu0".encode()).decode()
 
 
 class AzureBackend(ObjectStoreBackend):
@@ -124,6 +150,74 @@ class AzureBackend(ObjectStoreBackend):
         with contextlib.suppress(az.ResourceNotFoundError):
             await self.container.delete_blob(key)
 
+    # -- part uploads through the gateway (Capabilities.part_uploads) ---------------------------
+
+    async def begin_parts(self, path: str) -> str:
+        """Nothing to create: the parts are blocks staged on the target blob itself. The id is
+        the start time and a random tag (16 hex digits)."""
+        return f"{int(time.time()):08x}{secrets.token_hex(4)}"
+
+    async def write_part(
+        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+    ) -> str:
+        """Stage the part as blocks of at most BLOCK_SIZE (memory stays at one block). The ETag
+        names this sending of the part and its block count, so `finish_parts` knows the ids."""
+        _check_tag(upload_id, path)
+        sending = secrets.token_hex(4)
+        blob = self.container.get_blob_client(self.key(path))
+        count = 0
+        with translated(path):
+            async for block in exact_blocks(body, lambda index: BLOCK_SIZE):
+                if not block:
+                    break  # an empty part: no block
+                block_id = _block_id(number, sending, count)
+                await blob.stage_block(block_id, io.BytesIO(block), length=len(block))
+                count += 1
+        return f"{sending}-{count}"
+
+    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Commit the block list: atomic; committing the same list again is a no-op. Blocks
+        that are not staged (a wrong ETag, or another upload's commit discarded them) make
+        Azure refuse the list (InvalidBlockList: 400), and the blob stays as it was."""
+        _check_tag(upload_id, path)
+        blocks = []
+        for number, etag in parts:
+            match = _SENT.match(etag)
+            if not match:
+                raise OSError(errno.EINVAL, f"Part {number} has an ETag artgw never gave", path)
+            sending, count = match.group(1), int(match.group(2))
+            blocks += [BlobBlock(_block_id(number, sending, i)) for i in range(count)]
+        with translated(path):
+            if await self.is_file(self.key(_aborted(upload_id))):
+                raise FileNotFoundError(errno.ENOENT, "The multipart upload was aborted", path)
+            await self.check_target(path)
+            blob = self.container.get_blob_client(self.key(path))
+            await blob.commit_block_list(blocks, metadata={"artgw_upload": upload_id})
+
+    async def discard_parts(self, path: str, upload_id: str) -> None:
+        """Record the abort (so the upload cannot be completed), and drop the staged blocks if
+        the blob has no committed content: Azure has no call that drops staged blocks of a blob
+        that exists; they stay invisible until its next commit, or at most 7 days."""
+        _check_tag(upload_id, path)
+        with translated(path):
+            await self.put_small(self.key(_aborted(upload_id)), b"")
+            blob = self.container.get_blob_client(self.key(path))
+            if not await blob.exists():
+                with contextlib.suppress(az.ResourceNotFoundError):
+                    await blob.delete_blob()
+
+    async def sweep_parts(self, started_before: float) -> int:
+        """Remove the abort records of uploads begun before this time (staged blocks expire
+        by themselves, see `discard_parts`)."""
+        removed = 0
+        with translated(""):
+            for key in await self.list_keys(self.key(FOLDER) + "/", 5000):
+                tag = posixpath.basename(key).removesuffix(".aborted")
+                if _TAG.match(tag) and int(tag[:8], 16) < started_before:
+                    await self._delete_one(key)
+                    removed += 1
+        return removed
+
 
 class AzureUpload(PartUpload):
     """Staged blocks with ids unique to this upload, so racing writers never mix blocks."""
@@ -181,6 +275,8 @@ def translate(exc: BaseException, path: str) -> BaseException | None:
         status = exc.status_code or 0
         if status == 403:
             return PermissionError(errno.EACCES, "The store refused access", path)
+        if getattr(exc, "error_code", None) == "InvalidBlockList":
+            return OSError(errno.EINVAL, "Some listed parts are not staged in the store", path)
         return OSError(errno.EIO, f"The store answered with an error ({status})", path)
     if isinstance(exc, az.ServiceRequestError | az.ServiceResponseError):
         if _timed_out(exc):

@@ -39,6 +39,9 @@ class Capabilities:
     presign: bool = False
     """The store signs URLs from which a client reads directly (`Backend.presign_download`)."""
     modification_times: bool = True
+    part_uploads: bool = False
+    """Parts of one upload may arrive separately, in any order, through any worker
+    (`Backend.begin_parts` and the methods after it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,4 +130,37 @@ class Backend(ABC):
 
     async def presign_download(self, path: str, ttl: int) -> PresignedDownload:
         """A URL from which a client may GET (with Range) the file at `path` for `ttl` seconds."""
+        raise NotImplementedError
+
+    # -- only with capabilities.part_uploads: multipart uploads through the gateway --------------
+
+    async def begin_parts(self, path: str) -> str:
+        """Start an upload of `path` whose parts arrive separately; the store's id for it."""
+        raise NotImplementedError
+
+    async def write_part(
+        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+    ) -> str:
+        """Store part `number` (from 1) of the upload as it streams in; return its ETag.
+
+        Parts may come in any order, at once, through any worker; a part sent again gets a new
+        ETag, and `finish_parts` uses the one it is given. FileNotFoundError: unknown upload.
+        """
+        raise NotImplementedError
+
+    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        """Make the file at `path` the parts (number, ETag), joined in this order, atomically.
+
+        Nothing is visible before; finishing an upload that already finished succeeds again.
+        FileNotFoundError for an unknown upload; OSError(EINVAL) when a part is missing or has
+        another ETag; either way the file at `path` is untouched.
+        """
+        raise NotImplementedError
+
+    async def discard_parts(self, path: str, upload_id: str) -> None:
+        """Remove every part of the upload; an unknown upload is not an error."""
+        raise NotImplementedError
+
+    async def sweep_parts(self, started_before: float) -> int:
+        """Discard the unfinished uploads begun before this time (epoch seconds); how many."""
         raise NotImplementedError

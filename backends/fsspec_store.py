@@ -15,7 +15,8 @@ from typing import Any, ClassVar
 
 import fsspec
 
-from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
+from backends.base import Capabilities, Entry, OpenedFile, Stat
+from backends.parts import StagedParts
 from backends.paths import UPLOAD_PREFIX
 from backends.registry import DestinationError
 from backends.streams import coalesce
@@ -24,10 +25,13 @@ READ_CHUNK = 8 << 20
 WRITE_BLOCK = 8 << 20
 
 
-class FsspecBackend(Backend):
-    """Any fsspec filesystem rooted at `root` (the URL without its scheme)."""
+class FsspecBackend(StagedParts):
+    """Any fsspec filesystem rooted at `root` (the URL without its scheme).
 
-    capabilities = Capabilities()
+    Part uploads are staged as hidden files and joined through the gateway (`StagedParts`).
+    """
+
+    capabilities = Capabilities(part_uploads=True)
 
     def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]) -> None:
         self.url = url

@@ -8,8 +8,10 @@ S3 can also sign URLs, so clients may upload parts and download ranges straight 
 """
 
 import asyncio
+import contextlib
 import errno
-from collections.abc import AsyncGenerator
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterable
 from typing import Any
 
 import s3fs  # noqa: F401 - an uninstalled provider fails here, with the install hint
@@ -33,10 +35,19 @@ DENIED |= {"ExpiredToken", "InvalidToken", "AccountProblem", "InvalidClientToken
 REJECTED = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument"}
 REJECTED |= {"InvalidRequest"}
 """A client's multipart upload that the store refuses: the client's mistake (400)."""
+UPLOAD_TAG = "artgw-upload"
+"""Object metadata naming the gateway part upload that made the object."""
+
+
+def _split_upload(upload_id: str, path: str) -> tuple[str, str]:
+    tag, dot, store_id = upload_id.partition(".")
+    if not dot or not store_id:
+        raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path)
+    return tag, store_id
 
 
 class S3Backend(ObjectStoreBackend):
-    capabilities = Capabilities(native_multipart=True, presign=True)
+    capabilities = Capabilities(native_multipart=True, presign=True, part_uploads=True)
     delete_batch = 1000
 
     def default_options(self) -> dict[str, Any]:
@@ -151,6 +162,89 @@ class S3Backend(ObjectStoreBackend):
         with translated(path):
             url = await self.sign("get_object", ttl, Key=self.key(path))
         return PresignedDownload(url, {}, info.size)
+
+    # -- part uploads through the gateway (Capabilities.part_uploads) ---------------------------
+
+    async def begin_parts(self, path: str) -> str:
+        """An S3 multipart upload, tagged in the object's metadata so a retried complete can tell
+        that the object it finds is this upload's."""
+        tag = secrets.token_hex(8)
+        with translated(path):
+            created = await self.s3(
+                "create_multipart_upload", Key=self.key(path), Metadata={UPLOAD_TAG: tag}
+            )
+        return f"{tag}.{created['UploadId']}"
+
+    async def write_part(
+        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+    ) -> str:
+        """One UploadPart: S3 needs the part's length and checksum first, so the part is
+        gathered in memory (at most --max-part-size) while it arrives."""
+        _, store_id = _split_upload(upload_id, path)
+        data = b"".join([chunk async for chunk in body])
+        with translated(path):
+            done = await self.s3(
+                "upload_part", Key=self.key(path), UploadId=store_id, PartNumber=number, Body=data
+            )
+        return str(done["ETag"]).strip('"')
+
+    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+        tag, store_id = _split_upload(upload_id, path)
+        listed = {"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in parts]}
+        key = self.key(path)
+        try:
+            with translated(path):
+                await self.check_target(path)
+                await self.s3(
+                    "complete_multipart_upload", Key=key, UploadId=store_id, MultipartUpload=listed
+                )
+        except OSError as exc:  # some stores (moto) answer 500 for an upload that is gone
+            if not isinstance(exc, FileNotFoundError) and await self._upload_exists(key, store_id):
+                raise
+            if await self._made_by(key, tag):
+                return  # completed before: a retried complete
+            raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path) from None
+
+    async def _upload_exists(self, key: str, store_id: str) -> bool:
+        try:
+            await self.s3("list_parts", Key=key, UploadId=store_id, MaxParts=1)
+        except boto.ClientError as exc:
+            if _code(exc) in NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def _made_by(self, key: str, tag: str) -> bool:
+        try:
+            head = await self.s3("head_object", Key=key)
+        except boto.ClientError:
+            return False
+        return head.get("Metadata", {}).get(UPLOAD_TAG) == tag
+
+    async def discard_parts(self, path: str, upload_id: str) -> None:
+        _, store_id = _split_upload(upload_id, path)
+        with contextlib.suppress(FileNotFoundError), translated(path):
+            await self.s3("abort_multipart_upload", Key=self.key(path), UploadId=store_id)
+
+    async def sweep_parts(self, started_before: float) -> int:
+        """Abort the bucket's multipart uploads under the prefix begun before this time (paged
+        by hand: botocore's paginators read their models from disk)."""
+        removed = 0
+        page: dict[str, Any] = {"Prefix": self.prefix + "/" if self.prefix else ""}
+        while True:
+            with translated(""):
+                listed = await self.s3("list_multipart_uploads", **page)
+            for upload in listed.get("Uploads", []):
+                if upload["Initiated"].timestamp() < started_before:
+                    with contextlib.suppress(FileNotFoundError), translated(""):
+                        await self.s3(
+                            "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                    removed += 1
+            if not listed.get("IsTruncated"):
+                return removed
+            page["KeyMarker"] = listed.get("NextKeyMarker", "")
+            page["UploadIdMarker"] = listed.get("NextUploadIdMarker", "")
 
 
 class S3Upload(PartUpload):

@@ -34,6 +34,9 @@ def options_for(*names: str) -> Callable[[F], F]:
 
 def _option(setting: Setting) -> Callable[[F], F]:
     kwargs: dict[str, Any] = {"envvar": setting.env, "show_default": True, "help": setting.help}
+    if setting.type is bool and setting.default:  # on by default: --name / --no-name
+        flags = f"{setting.flag}/--no-{setting.flag[2:]}"
+        return click.option(flags, setting.name, default=True, **kwargs)
     if setting.type is bool:
         return click.option(setting.flag, setting.name, is_flag=True, default=False, **kwargs)
     if setting.multiple:

@@ -14,6 +14,7 @@ from backends import open_destination
 from gateway.access_log import AccessLogger
 from gateway.app import make_app
 from gateway.settings import Settings
+from gateway.signing import new_secret
 
 SHUTDOWN_GRACE = 3.0
 """Seconds in-flight requests get on SIGTERM before they are cancelled (leaving no upload)."""
@@ -74,6 +75,8 @@ async def check_destination(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    if not settings.secret:  # one key for all the workers forked below
+        settings = settings.replace(secret=new_secret())
     asyncio.run(check_destination(settings))
     print(
         f"artgw serving on http://{settings.host}:{settings.port} "

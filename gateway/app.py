@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backends import open_destination
-from gateway import artifacts, meta, presign
+from gateway import artifacts, meta, multipart, sweep
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
 from gateway.settings import Settings
@@ -31,9 +31,11 @@ def make_app(settings: Settings) -> web.Application:
         settings.artifacts_destination, settings.storage_options, fsync=settings.fsync
     )
     app.cleanup_ctx.append(_backend_context)
+    multipart.install(app)
+    app.cleanup_ctx.append(sweep.sweeper)
     for prefix in API_PREFIXES:
         app.add_routes(artifacts.routes(prefix))
-        app.add_routes(presign.routes(prefix))
+        app.add_routes(multipart.routes(prefix))
     app.add_routes(meta.routes())
     landing.install(app)
     error_pages.install(app)

@@ -5,7 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from aiohttp import web
 
 from gateway.keys import SETTINGS
-from gateway.presign import downloads_enabled, uploads_enabled
+from gateway.multipart import advertised_downloads, advertised_uploads
 
 MLFLOW_COMPAT_VERSION = "3.18.0"
 
@@ -35,8 +35,8 @@ async def server_info(request: web.Request) -> web.Response:
             "store_type": None if settings.artifacts_only else "SqlStore",
             "workspaces_enabled": False,
             "trace_archival_enabled": False,
-            "multipart_uploads_enabled": uploads_enabled(request.app),
-            "multipart_downloads_enabled": downloads_enabled(request.app),
+            "multipart_uploads_enabled": advertised_uploads(request.app),
+            "multipart_downloads_enabled": advertised_downloads(request.app),
             "artifact_serving_enabled": True,
             "artifacts_presigned_only": False,
             "server": f"artgw/{ARTGW_VERSION}",

@@ -82,6 +82,30 @@ class Settings:
         "and clients use the proxied PUT/GET.",
     )
     presigned_url_ttl: int = setting(3600, "Seconds a presigned URL stays valid.")
+    multipart: bool = setting(
+        True,
+        "Let clients upload big files in parallel parts through artgw, on every store: mpu/create "
+        "answers part URLs signed by artgw; advertised in server-info. --presigned-urls takes "
+        "precedence on stores that sign URLs.",
+    )
+    multipart_downloads: bool = setting(
+        False,
+        "Advertise parallel ranged downloads through artgw: presigned/<path> answers a signed "
+        "artgw URL and the size (every download then costs one more request).",
+    )
+    multipart_ttl: int = setting(
+        86400,
+        "Seconds an unfinished multipart upload lives: then its id expires and a sweep removes "
+        "its parts.",
+    )
+    max_part_size: int = setting(
+        512 << 20, "Largest part of a multipart upload, in bytes (larger: 413)."
+    )
+    secret: str = setting(
+        "",
+        "Key that signs part and download URLs; give every worker and replica the same one "
+        "(best as ARTGW_SECRET). Unset: a random key per start, fine for one machine.",
+    )
     storage_options: dict[str, Any] = field(default_factory=dict)
     """Built by the CLI from the --storage-option and --storage-options-file inputs."""
 

@@ -53,9 +53,10 @@ CASES = [
     ("PATCH", f"{A}/0/r1/artifacts/a.txt", b"", 405, "BAD_REQUEST"),
     ("GET", "/api/2.0/mlflow-artifacts/nothing-here", b"", 404, "ENDPOINT_NOT_FOUND"),
     ("GET", "/nope", b"", 404, "ENDPOINT_NOT_FOUND"),
-    ("POST", "/api/2.0/mlflow-artifacts/mpu/create/0/r1/artifacts", b"{}", 501, "NOT_IMPLEMENTED"),
-    ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/r1", b"{}", 501, "NOT_IMPLEMENTED"),
-    ("POST", "/api/2.0/mlflow-artifacts/mpu/abort/0/r1", b"{}", 501, "NOT_IMPLEMENTED"),
+    # multipart through the gateway is on (tests/gateway/test_multipart.py): JSON is required
+    ("POST", "/api/2.0/mlflow-artifacts/mpu/create/0/r1/artifacts", b"{}", 400, "BAD_REQUEST"),
+    ("POST", "/api/2.0/mlflow-artifacts/mpu/complete/0/r1", b"{}", 400, "BAD_REQUEST"),
+    ("POST", "/api/2.0/mlflow-artifacts/mpu/abort/0/r1", b"{}", 400, "BAD_REQUEST"),
     (
         "GET",
         "/api/2.0/mlflow-artifacts/presigned/0/r1/artifacts/a.txt",
@@ -219,7 +220,7 @@ async def test_service_endpoints(gateway: TestClient) -> None:
     assert (await gateway.get("/version")).status == 200
     for prefix in ("/api/3.0", "/ajax-api/3.0"):
         info = await (await gateway.get(f"{prefix}/mlflow/server-info")).json()
-        assert info["multipart_uploads_enabled"] is False
+        assert info["multipart_uploads_enabled"] is True  # through the gateway, by default
         assert info["multipart_downloads_enabled"] is False
         assert info["artifacts_presigned_only"] is False
 

@@ -153,13 +153,17 @@ def test_presigned_download_of_missing_file_is_404(s3_gateway) -> None:
     assert response.status_code == 404
 
 
-async def test_setting_without_a_signing_store_keeps_501(make_gateway) -> None:
+async def test_on_a_store_that_cannot_sign_parts_go_through_the_gateway(make_gateway) -> None:
     gateway = await make_gateway(presigned_urls=True)  # local destination: cannot sign
     info = await (await gateway.get("/api/3.0/mlflow/server-info")).json()
     assert (info["multipart_uploads_enabled"], info["multipart_downloads_enabled"]) == (
-        False,
+        True,
         False,
     )
     response = await gateway.post(f"{A}/mpu/create/d", json={"path": "f", "num_parts": 1})
+    assert response.status == 200
+    url = (await response.json())["credentials"][0]["url"]
+    assert url.startswith(f"http://127.0.0.1:{gateway.port}{A}/mpu/part/d/f?")
+    response = await gateway.get(f"{A}/presigned/d/f")
     assert response.status == 501
-    assert (await response.json())["message"].startswith("Multipart upload is not supported")
+    assert (await response.json())["message"].startswith("Multipart download is not supported")

@@ -1,0 +1,265 @@
+"""Parallel transfers through artgw itself, for every store (API.md 1.6, issue 15).
+
+With `--multipart` (on by default), `mpu/create` answers with part URLs that point back at artgw:
+`PUT .../mlflow-artifacts/mpu/part/<path>?upload_id=..&part_number=N`. The upload id is a token
+signed with the gateway's secret (`gateway.signing`): it names the path, the store's own id for
+the upload, the number of parts, who created it and when it expires, so any worker or replica
+can take any part and nothing is kept in the gateway. The parts go into the store's own
+mechanism (`Backend.write_part`: S3 UploadPart, Azure staged blocks, hidden part files joined on
+`complete` elsewhere). With `--multipart-downloads`, `presigned/<path>` answers a signed
+`GET .../mlflow-artifacts/signed/<path>?token=..` URL and the size, and the client fetches ranges
+of it in parallel, each a ranged read of the store.
+
+`--presigned-urls` (store-signed URLs, S3) takes precedence where it applies: these handlers
+hand over to gateway/presign.py then.
+"""
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from backends import Backend, confine
+from backends.streams import received_pieces
+from gateway import presign
+from gateway.artifacts import ANY_PATH, json_response, url_tail
+from gateway.download import file_response
+from gateway.errors import (
+    ApiError,
+    InvalidParameter,
+    NotFound,
+    NotImplementedByStore,
+    PermissionDenied,
+)
+from gateway.keys import BACKEND, SETTINGS
+from gateway.signing import Signer, TokenError, TokenExpired, new_secret
+
+SIGNER = web.AppKey("signer", Signer)
+PART_MARKER = "/mlflow-artifacts/mpu/part/"
+SIGNED_MARKER = "/mlflow-artifacts/signed/"
+UPLOAD = "upload"
+DOWNLOAD = "download"
+
+
+class PartTooLarge(ApiError):
+    status = 413
+
+
+# -- what is on -----------------------------------------------------------------------------------
+
+
+def uploads_enabled(app: web.Application) -> bool:
+    """Gateway part uploads: on, the store can take parts, and no store-signed URLs instead."""
+    on = app[SETTINGS].multipart and app[BACKEND].capabilities.part_uploads
+    return on and not presign.uploads_enabled(app)
+
+
+def downloads_enabled(app: web.Application) -> bool:
+    return app[SETTINGS].multipart_downloads and not presign.downloads_enabled(app)
+
+
+def advertised_uploads(app: web.Application) -> bool:
+    return presign.uploads_enabled(app) or uploads_enabled(app)
+
+
+def advertised_downloads(app: web.Application) -> bool:
+    return presign.downloads_enabled(app) or downloads_enabled(app)
+
+
+def install(app: web.Application) -> None:
+    """The signer, with the configured secret (a random one when unset: one process only)."""
+    app[SIGNER] = Signer(app[SETTINGS].secret or new_secret())
+
+
+# -- tokens ---------------------------------------------------------------------------------------
+
+
+def creator(request: web.Request) -> str | None:
+    """Who creates an upload: recorded in its id, so that its parts carry that user's right to
+    write the path and nothing more. Authentication hook: artgw has no users yet (issue 14)."""
+    return None
+
+
+def may_use(request: web.Request, claims: dict[str, Any]) -> None:
+    """Authorization hook for a part or a signed download: the token's user (`claims["u"]`)
+    must still be allowed to write (read) the path. Nothing to check without users."""
+
+
+def verified(
+    request: web.Request, token: object, kind: str, path: str, *, allow_expired: bool = False
+) -> dict[str, Any]:
+    """The claims of a token this gateway signed for `kind` on `path`, else 403."""
+    if not isinstance(token, str) or not token:
+        raise InvalidParameter("Missing 'upload_id'" if kind == UPLOAD else "Missing 'token'")
+    try:
+        claims = request.app[SIGNER].verify(token, kind, path, allow_expired=allow_expired)
+    except TokenExpired:
+        raise PermissionDenied(f"The {kind} token for '{path}' has expired") from None
+    except TokenError as exc:
+        raise PermissionDenied(f"The {kind} token is not valid for '{path}': {exc}") from None
+    may_use(request, claims)
+    return claims
+
+
+def public_base(request: web.Request) -> str:
+    """`scheme://host[/prefix]/mlflow-artifacts` as the client reached this request."""
+    raw = request.raw_path.split("?", 1)[0]
+    prefix = raw.split("/mlflow-artifacts/", 1)[0]
+    scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
+    return f"{scheme}://{request.host}{prefix}/mlflow-artifacts"
+
+
+# -- mpu/create, mpu/complete, mpu/abort ----------------------------------------------------------
+
+
+def store(request: web.Request) -> Backend:
+    return request.app[BACKEND]
+
+
+async def mpu_start(request: web.Request, action: str) -> tuple[str, dict[str, Any]]:
+    if not uploads_enabled(request.app):
+        raise NotImplementedByStore(presign.NO_MPU)
+    body = await presign.json_body(request)
+    return presign.upload_target(request, action, body), body
+
+
+async def create(request: web.Request) -> web.Response:
+    if presign.uploads_enabled(request.app):
+        return await presign.create(request)
+    path, body = await mpu_start(request, "create")
+    num_parts = presign.int_like(body.get("num_parts"))
+    if not 1 <= num_parts <= presign.MAX_PARTS:
+        raise InvalidParameter(f"'num_parts' must be between 1 and {presign.MAX_PARTS}")
+    store_id = await store(request).begin_parts(path)
+    settings = request.app[SETTINGS]
+    upload_id = request.app[SIGNER].sign(
+        UPLOAD, path, settings.multipart_ttl, s=store_id, n=num_parts, u=creator(request)
+    )
+    url = f"{public_base(request)}/mpu/part/{quote(path)}?upload_id={upload_id}&part_number="
+    credentials = [
+        {"url": f"{url}{n}", "part_number": n, "headers": {}} for n in range(1, num_parts + 1)
+    ]
+    return json_response({"upload_id": upload_id, "credentials": credentials})
+
+
+def listed_parts(body: dict[str, Any], expected: int) -> list[tuple[int, str]]:
+    """(number, ETag) in order; exactly the numbers 1..expected, each once."""
+    parts = []
+    for part in presign.field(body, "parts", list):
+        if not isinstance(part, dict):
+            raise InvalidParameter("Each of 'parts' must be an object")
+        etag = presign.field(part, "etag", str).strip().removeprefix("W/").strip('"')
+        parts.append((presign.field(part, "part_number", int), etag))
+    parts.sort()
+    numbers = [number for number, _ in parts]
+    if numbers != list(range(1, expected + 1)):
+        missing = sorted(set(range(1, expected + 1)) - set(numbers))
+        extra = sorted({n for n in numbers if not 1 <= n <= expected or numbers.count(n) > 1})
+        raise InvalidParameter(
+            f"'parts' must list parts 1 to {expected} once each; missing {missing[:10]}, "
+            f"unexpected or repeated {extra[:10]}"
+        )
+    return parts
+
+
+async def complete(request: web.Request) -> web.Response:
+    if presign.uploads_enabled(request.app):
+        return await presign.complete(request)
+    path, body = await mpu_start(request, "complete")
+    claims = verified(request, body.get("upload_id"), UPLOAD, path)
+    parts = listed_parts(body, claims["n"])
+    try:
+        await store(request).finish_parts(path, claims["s"], parts)
+    except FileNotFoundError:
+        raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
+    return json_response({})
+
+
+async def abort(request: web.Request) -> web.Response:
+    if presign.uploads_enabled(request.app):
+        return await presign.abort(request)
+    path, body = await mpu_start(request, "abort")
+    claims = verified(request, body.get("upload_id"), UPLOAD, path, allow_expired=True)
+    await store(request).discard_parts(path, claims["s"])
+    return json_response({})
+
+
+# -- the part PUT ---------------------------------------------------------------------------------
+
+
+def part_number(value: str | None, num_parts: int) -> int:
+    try:
+        number = int(value or "")
+    except ValueError:
+        raise InvalidParameter("'part_number' must be an integer") from None
+    if not 1 <= number <= num_parts:
+        raise InvalidParameter(f"'part_number' must be between 1 and {num_parts}")
+    return number
+
+
+async def capped(body: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    received = 0
+    async for chunk in body:
+        received += len(chunk)
+        if received > limit:
+            raise PartTooLarge(f"A part may hold at most {limit} bytes (--max-part-size)")
+        yield chunk
+
+
+async def put_part(request: web.Request) -> web.Response:
+    if not uploads_enabled(request.app):
+        raise NotImplementedByStore(presign.NO_MPU)
+    path = confine(url_tail(request, PART_MARKER))
+    claims = verified(request, request.query.get("upload_id"), UPLOAD, path)
+    number = part_number(request.query.get("part_number"), claims["n"])
+    limit = request.app[SETTINGS].max_part_size
+    if (request.content_length or 0) > limit:
+        raise PartTooLarge(f"A part may hold at most {limit} bytes (--max-part-size)")
+    body = capped(received_pieces(request.content), limit)
+    try:
+        etag = await store(request).write_part(path, claims["s"], number, body)
+    except FileNotFoundError:
+        raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
+    return web.Response(headers={"ETag": f'"{etag}"'})
+
+
+# -- downloads ------------------------------------------------------------------------------------
+
+
+async def presigned(request: web.Request) -> web.Response:
+    if presign.downloads_enabled(request.app):
+        return await presign.presigned(request)
+    if not downloads_enabled(request.app):
+        raise NotImplementedByStore(presign.NO_DOWNLOAD)
+    path = confine(url_tail(request, "/mlflow-artifacts/presigned/"))
+    info = await store(request).stat(path)
+    if info.is_dir:
+        raise InvalidParameter(f"Artifact path refers to a directory, not a file: '{path}'")
+    ttl = request.app[SETTINGS].presigned_url_ttl
+    token = request.app[SIGNER].sign(DOWNLOAD, path, ttl, u=creator(request))
+    url = f"{public_base(request)}/signed/{quote(path)}?token={token}"
+    return json_response({"url": url, "headers": {}, "file_size": info.size})
+
+
+async def signed_download(request: web.Request) -> web.StreamResponse:
+    """The file, or the Range asked for, read from the store as asked (nothing staged)."""
+    path = confine(url_tail(request, SIGNED_MARKER))
+    verified(request, request.query.get("token"), DOWNLOAD, path)
+    opened = await store(request).open(path)
+    try:
+        return await file_response(request, opened, path.rpartition("/")[2])
+    finally:
+        await opened.close()
+
+
+def routes(prefix: str) -> list[web.RouteDef]:
+    base = f"{prefix}/mlflow-artifacts"
+    return [
+        web.post(f"{base}/mpu/create/{ANY_PATH}", create),
+        web.post(f"{base}/mpu/complete/{ANY_PATH}", complete),
+        web.post(f"{base}/mpu/abort/{ANY_PATH}", abort),
+        web.put(f"{base}/mpu/part/{ANY_PATH}", put_part),
+        web.get(f"{base}/presigned/{ANY_PATH}", presigned),
+        web.get(f"{base}/signed/{ANY_PATH}", signed_download),
+    ]
