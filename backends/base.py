@@ -88,6 +88,19 @@ class Backend(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def capabilities_at(self, path: str) -> Capabilities:
+        """What the store serving `path` can do (differs per mount under a mount table)."""
+        return self.capabilities
+
+    def all_capabilities(self) -> list[Capabilities]:
+        """The capabilities of every store behind this backend (one, unless mounts)."""
+        return [self.capabilities]
+
+    def is_root(self, path: str) -> bool:
+        """True for a path that is never deleted: the root (and, under a mount table, each
+        mount point)."""
+        return path == ""
+
     @abstractmethod
     async def stat(self, path: str) -> Stat: ...
 

@@ -102,7 +102,11 @@ async def delete(request: web.Request) -> web.Response:
     raw = directory_path(url_tail(request, ARTIFACTS_MARKER))
     if raw == "":
         raise InvalidParameter("Refusing to delete the artifact destination root")
-    await backend_of(request).delete(confine(raw))
+    path = confine(raw)
+    backend = backend_of(request)
+    if backend.is_root(path):
+        raise InvalidParameter(f"Refusing to delete '{path}': it is or holds a mount point")
+    await backend.delete(path)
     return json_response({})
 
 
