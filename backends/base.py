@@ -18,6 +18,9 @@ class Entry(NamedTuple):
     is_dir: bool
     size: int = 0
     mtime: float | None = None
+    plain: bool = True
+    """A regular file or folder; False for a symbolic link (even one that stays inside the
+    destination), a device, a FIFO or a socket, which folder archives leave out."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from backends import Backend, Entry, confine
 from backends.streams import received_pieces
+from gateway.archive import archive_response
 from gateway.download import file_response
 from gateway.errors import InvalidParameter
 from gateway.keys import BACKEND
@@ -51,6 +52,9 @@ async def upload(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     """A file; for a browser (`prefers_html`) a directory gets its HTML listing instead of a 400."""
     raw = url_tail(request, ARTIFACTS_MARKER)
+    if "archive" in request.query:
+        path = confine(directory_path(raw), allow_root=True)
+        return await archive_response(request, backend_of(request), path, request.query["archive"])
     if raw == "" or raw.endswith("/"):
         if prefers_html(request):
             return await browse.listing_page(request, confine(directory_path(raw), allow_root=True))
@@ -72,6 +76,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 async def list_artifacts(request: web.Request) -> web.Response:
     path = confine(directory_path(request.query.get("path", "")), allow_root=True)
+    if "archive" in request.query:
+        return await archive_response(request, backend_of(request), path, request.query["archive"])
     if prefers_html(request):
         return await browse.listing_page(request, path)
     try:
