@@ -18,6 +18,9 @@ class Entry(NamedTuple):
     is_dir: bool
     size: int = 0
     mtime: float | None = None
+    plain: bool = True
+    """A regular file or folder; False for a symbolic link (even one that stays inside the
+    destination), a device, a FIFO or a socket, which folder archives leave out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,19 @@ class Backend(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    def capabilities_at(self, path: str) -> Capabilities:
+        """What the store serving `path` can do (differs per mount under a mount table)."""
+        return self.capabilities
+
+    def all_capabilities(self) -> list[Capabilities]:
+        """The capabilities of every store behind this backend (one, unless mounts)."""
+        return [self.capabilities]
+
+    def is_root(self, path: str) -> bool:
+        """True for a path that is never deleted: the root (and, under a mount table, each
+        mount point)."""
+        return path == ""
 
     @abstractmethod
     async def stat(self, path: str) -> Stat: ...

@@ -341,7 +341,8 @@ def _to_entry(entry: os.DirEntry[str]) -> Entry | None:
     except FileNotFoundError:  # removed meanwhile, or a dangling link
         return None
     is_dir = stat_mod.S_ISDIR(st.st_mode)
-    return Entry(entry.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime)
+    plain = (is_dir or stat_mod.S_ISREG(st.st_mode)) and not entry.is_symlink()
+    return Entry(entry.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime, plain)
 
 
 def _write_all(fd: int, pieces: list[bytes]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from backends import DestinationError
-from cli.options import options_for, storage_options
+from cli.options import mounts, options_for, storage_options
 from gateway.errors import ApiError
 from gateway.tracking.remote_gc import ArtifactsServer
 from tracking.errors import StoreError
@@ -47,7 +47,14 @@ def id_list(text: str) -> list[str]:
 
 
 @click.command()
-@options_for("artifacts_destination", "storage_option", "storage_options_file", "backend_store_uri")
+@options_for(
+    "artifacts_destination",
+    "storage_option",
+    "storage_options_file",
+    "mount",
+    "mounts_file",
+    "backend_store_uri",
+)
 @click.option("--run-ids", default="", help="Comma-separated ids of deleted runs: only these go.")
 @click.option(
     "--experiment-ids",
@@ -95,7 +102,8 @@ def gc(ctx: click.Context, **values: Any) -> None:
 def _area(values: dict[str, Any]) -> Area:
     if values["tracking_uri"]:
         return ArtifactsServer(values["tracking_uri"])
-    return Destination(values["artifacts_destination"], storage_options(dict(values)))
+    values = dict(values)
+    return Destination(values["artifacts_destination"], storage_options(values), mounts(values))
 
 
 async def collect(

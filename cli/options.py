@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from backends.mounts import Mount
 from gateway.settings import SETTINGS, Setting, Settings, default_workers
 
 F = Callable[..., Any]
@@ -51,6 +52,7 @@ def build_settings(values: dict[str, Any]) -> Settings:
     server_opts = values.pop("gunicorn_opts") + " " + values.pop("uvicorn_opts")
     values.update(parse_server_opts(server_opts, values))
     values["storage_options"] = storage_options(values)
+    values["mounts"] = mounts(values)
     values["log_level"] = values["log_level"].lower()
     if values["log_level"] not in LOG_LEVELS:
         raise click.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
@@ -64,6 +66,34 @@ def storage_options(values: dict[str, Any]) -> dict[str, Any]:
     options = load_options_file(values.pop("storage_options_file"))
     options.update(parse_storage_options(values.pop("storage_option")))
     return options
+
+
+def mounts(values: dict[str, Any]) -> tuple[Mount, ...]:
+    """The mounts of --mounts-file, then each --mount (both popped). A --mount of a prefix that
+    the file also names replaces its URL and keeps the file's storage options."""
+    table = load_options_file(values.pop("mounts_file"), "--mounts-file")
+    found: dict[str, Mount] = {}
+    try:
+        for prefix, entry in table.items():
+            mount = _file_mount(prefix, entry)
+            found[mount.prefix] = mount
+        for text in values.pop("mount"):
+            mount = Mount.parse(text)
+            known = found.get(mount.prefix)
+            options = known.storage_options if known else {}
+            found[mount.prefix] = Mount(mount.prefix, mount.url, options)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--mount") from None
+    missing = [m.prefix for m in found.values() if not m.url]
+    if missing:
+        raise click.BadParameter(f"mount {missing[0]!r} has no url", param_hint="--mounts-file")
+    return tuple(found.values())
+
+
+def _file_mount(prefix: str, entry: Any) -> Mount:
+    if not isinstance(entry, dict) or not isinstance(entry.get("storage_options", {}), dict):
+        raise ValueError(f"mount {prefix!r}: expected a table with url and storage_options")
+    return Mount.of(prefix, str(entry.get("url", "")), entry.get("storage_options", {}))
 
 
 def parse_server_opts(text: str, current: dict[str, Any]) -> dict[str, Any]:
@@ -103,16 +133,14 @@ def _maybe_json(value: str) -> Any:
         return value
 
 
-def load_options_file(path: str) -> dict[str, Any]:
+def load_options_file(path: str, hint: str = "--storage-options-file") -> dict[str, Any]:
     if not path:
         return {}
     text = Path(path).read_text()
     try:
         loaded = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
     except ValueError as exc:
-        raise click.BadParameter(f"{path}: {exc}", param_hint="--storage-options-file") from exc
+        raise click.BadParameter(f"{path}: {exc}", param_hint=hint) from exc
     if not isinstance(loaded, dict):
-        raise click.BadParameter(
-            f"{path}: expected a table of options", param_hint="--storage-options-file"
-        )
+        raise click.BadParameter(f"{path}: expected a table", param_hint=hint)
     return loaded

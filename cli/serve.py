@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from backends import open_destination
+from backends.mounts import open_mounted
 from gateway.access_log import AccessLogger
 from gateway.app import make_app
 from gateway.settings import Settings
@@ -68,7 +68,9 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
 
 async def check_destination(settings: Settings) -> None:
     """Open and close the store once, so a bad destination fails here with one clear message."""
-    backend = open_destination(settings.artifacts_destination, dict(settings.storage_options))
+    backend = open_mounted(
+        settings.artifacts_destination, dict(settings.storage_options), settings.mounts
+    )
     await backend.start()
     await backend.close()
 

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from backends import open_destination
+from backends.mounts import open_mounted
 from gateway import artifacts, meta, multipart, sweep
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
@@ -27,8 +27,11 @@ def make_app(settings: Settings) -> web.Application:
         handler_args={"read_bufsize": READ_BUFSIZE},
     )
     app[SETTINGS] = settings
-    app[BACKEND] = open_destination(
-        settings.artifacts_destination, settings.storage_options, fsync=settings.fsync
+    app[BACKEND] = open_mounted(
+        settings.artifacts_destination,
+        settings.storage_options,
+        settings.mounts,
+        fsync=settings.fsync,
     )
     app.cleanup_ctx.append(_backend_context)
     multipart.install(app)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from backends import Entry, confine
 from backends.streams import received_pieces
+from gateway.archive import archive_response
 from gateway.download import file_response
 from gateway.errors import InvalidParameter
 from gateway.request_parts import backend_of
@@ -28,6 +29,9 @@ async def upload(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     """A file; for a browser (`prefers_html`) a directory gets its HTML listing instead of a 400."""
     raw = url_tail(request, ARTIFACTS_MARKER)
+    if "archive" in request.query:
+        path = confine(directory_path(raw), allow_root=True)
+        return await archive_response(request, backend_of(request), path, request.query["archive"])
     if raw == "" or raw.endswith("/"):
         if prefers_html(request):
             return await browse.listing_page(request, confine(directory_path(raw), allow_root=True))
@@ -49,6 +53,8 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 async def list_artifacts(request: web.Request) -> web.Response:
     path = confine(directory_path(request.query.get("path", "")), allow_root=True)
+    if "archive" in request.query:
+        return await archive_response(request, backend_of(request), path, request.query["archive"])
     if prefers_html(request):
         return await browse.listing_page(request, path)
     try:
@@ -79,7 +85,11 @@ async def delete(request: web.Request) -> web.Response:
     raw = directory_path(url_tail(request, ARTIFACTS_MARKER))
     if raw == "":
         raise InvalidParameter("Refusing to delete the artifact destination root")
-    await backend_of(request).delete(confine(raw))
+    path = confine(raw)
+    backend = backend_of(request)
+    if backend.is_root(path):
+        raise InvalidParameter(f"Refusing to delete '{path}': it is or holds a mount point")
+    await backend.delete(path)
     return json_response({})
 
 

@@ -30,18 +30,28 @@ async def mlflow_version(request: web.Request) -> web.Response:
 
 async def server_info(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    return web.json_response(
-        {
-            "store_type": None if settings.artifacts_only else "SqlStore",
-            "workspaces_enabled": False,
-            "trace_archival_enabled": False,
-            "multipart_uploads_enabled": advertised_uploads(request.app),
-            "multipart_downloads_enabled": advertised_downloads(request.app),
-            "artifact_serving_enabled": True,
-            "artifacts_presigned_only": False,
-            "server": f"artgw/{ARTGW_VERSION}",
-        }
-    )
+    info: dict[str, object] = {
+        "store_type": None if settings.artifacts_only else "SqlStore",
+        "workspaces_enabled": False,
+        "trace_archival_enabled": False,
+        "multipart_uploads_enabled": advertised_uploads(request.app),
+        "multipart_downloads_enabled": advertised_downloads(request.app),
+        "artifact_serving_enabled": True,
+        "artifacts_presigned_only": False,
+        "server": f"artgw/{ARTGW_VERSION}",
+    }
+    if settings.mounts:
+        info["mounts"] = [mount_info(request.app, m.prefix) for m in settings.mounts]
+    return web.json_response(info)
+
+
+def mount_info(app: web.Application, prefix: str) -> dict[str, object]:
+    """What server-info says of one mount: its capabilities (its URL stays private)."""
+    return {
+        "prefix": prefix,
+        "multipart_uploads_enabled": advertised_uploads(app, prefix),
+        "multipart_downloads_enabled": advertised_downloads(app, prefix),
+    }
 
 
 def routes() -> list[web.RouteDef]:

@@ -20,10 +20,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from backends import Backend, confine
+from backends import confine
 from backends.streams import received_pieces
 from gateway import presign
-from gateway.artifacts import ANY_PATH, json_response, url_tail
+from gateway.artifacts import json_response
 from gateway.download import file_response
 from gateway.errors import (
     ApiError,
@@ -33,11 +33,19 @@ from gateway.errors import (
     PermissionDenied,
 )
 from gateway.keys import BACKEND, SETTINGS
+from gateway.request_parts import backend_of, json_object
 from gateway.signing import Signer, TokenError, TokenExpired, new_secret
+from gateway.urls import (
+    ANY_PATH,
+    ARTIFACTS_API,
+    PART_MARKER,
+    PRESIGNED_MARKER,
+    SIGNED_MARKER,
+    api_base,
+    url_tail,
+)
 
 SIGNER = web.AppKey("signer", Signer)
-PART_MARKER = "/mlflow-artifacts/mpu/part/"
-SIGNED_MARKER = "/mlflow-artifacts/signed/"
 UPLOAD = "upload"
 DOWNLOAD = "download"
 
@@ -49,22 +57,23 @@ class PartTooLarge(ApiError):
 # -- what is on -----------------------------------------------------------------------------------
 
 
-def uploads_enabled(app: web.Application) -> bool:
-    """Gateway part uploads: on, the store can take parts, and no store-signed URLs instead."""
-    on = app[SETTINGS].multipart and app[BACKEND].capabilities.part_uploads
-    return on and not presign.uploads_enabled(app)
+def uploads_enabled(app: web.Application, path: str | None = None) -> bool:
+    """Gateway part uploads: on, the store (of `path`; None: any) can take parts, and no
+    store-signed URLs instead."""
+    on = app[SETTINGS].multipart and presign.capable(app[BACKEND], path, "part_uploads")
+    return on and not presign.uploads_enabled(app, path)
 
 
-def downloads_enabled(app: web.Application) -> bool:
-    return app[SETTINGS].multipart_downloads and not presign.downloads_enabled(app)
+def downloads_enabled(app: web.Application, path: str | None = None) -> bool:
+    return app[SETTINGS].multipart_downloads and not presign.downloads_enabled(app, path)
 
 
-def advertised_uploads(app: web.Application) -> bool:
-    return presign.uploads_enabled(app) or uploads_enabled(app)
+def advertised_uploads(app: web.Application, path: str | None = None) -> bool:
+    return presign.uploads_enabled(app, path) or uploads_enabled(app, path)
 
 
-def advertised_downloads(app: web.Application) -> bool:
-    return presign.downloads_enabled(app) or downloads_enabled(app)
+def advertised_downloads(app: web.Application, path: str | None = None) -> bool:
+    return presign.downloads_enabled(app, path) or downloads_enabled(app, path)
 
 
 def install(app: web.Application) -> None:
@@ -105,33 +114,34 @@ def verified(
 def public_base(request: web.Request) -> str:
     """`scheme://host[/prefix]/mlflow-artifacts` as the client reached this request."""
     raw = request.raw_path.split("?", 1)[0]
-    prefix = raw.split("/mlflow-artifacts/", 1)[0]
+    prefix = raw.split(f"{ARTIFACTS_API}/", 1)[0]
     scheme = request.headers.get("X-Forwarded-Proto", request.scheme).split(",")[0].strip()
-    return f"{scheme}://{request.host}{prefix}/mlflow-artifacts"
+    return f"{scheme}://{request.host}{api_base(prefix)}"
 
 
 # -- mpu/create, mpu/complete, mpu/abort ----------------------------------------------------------
 
 
-def store(request: web.Request) -> Backend:
-    return request.app[BACKEND]
-
-
-async def mpu_start(request: web.Request, action: str) -> tuple[str, dict[str, Any]]:
-    if not uploads_enabled(request.app):
+async def mpu_start(request: web.Request, action: str) -> tuple[str, dict[str, Any], bool]:
+    """(path, body, presigned): the request is validated before saying what the store cannot
+    do; `presigned` when the store of that path signs its own part URLs (--presigned-urls)."""
+    body = await json_object(request, typed=True)
+    path = presign.upload_target(request, action, body)
+    if presign.uploads_enabled(request.app, path):
+        return path, body, True
+    if not uploads_enabled(request.app, path):
         raise NotImplementedByStore(presign.NO_MPU)
-    body = await presign.json_body(request)
-    return presign.upload_target(request, action, body), body
+    return path, body, False
 
 
 async def create(request: web.Request) -> web.Response:
-    if presign.uploads_enabled(request.app):
+    path, body, presigned = await mpu_start(request, "create")
+    if presigned:
         return await presign.create(request)
-    path, body = await mpu_start(request, "create")
     num_parts = presign.int_like(body.get("num_parts"))
     if not 1 <= num_parts <= presign.MAX_PARTS:
         raise InvalidParameter(f"'num_parts' must be between 1 and {presign.MAX_PARTS}")
-    store_id = await store(request).begin_parts(path)
+    store_id = await backend_of(request).begin_parts(path)
     settings = request.app[SETTINGS]
     upload_id = request.app[SIGNER].sign(
         UPLOAD, path, settings.multipart_ttl, s=store_id, n=num_parts, u=creator(request)
@@ -164,24 +174,24 @@ def listed_parts(body: dict[str, Any], expected: int) -> list[tuple[int, str]]:
 
 
 async def complete(request: web.Request) -> web.Response:
-    if presign.uploads_enabled(request.app):
+    path, body, presigned = await mpu_start(request, "complete")
+    if presigned:
         return await presign.complete(request)
-    path, body = await mpu_start(request, "complete")
     claims = verified(request, body.get("upload_id"), UPLOAD, path)
     parts = listed_parts(body, claims["n"])
     try:
-        await store(request).finish_parts(path, claims["s"], parts)
+        await backend_of(request).finish_parts(path, claims["s"], parts)
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
     return json_response({})
 
 
 async def abort(request: web.Request) -> web.Response:
-    if presign.uploads_enabled(request.app):
+    path, body, presigned = await mpu_start(request, "abort")
+    if presigned:
         return await presign.abort(request)
-    path, body = await mpu_start(request, "abort")
     claims = verified(request, body.get("upload_id"), UPLOAD, path, allow_expired=True)
-    await store(request).discard_parts(path, claims["s"])
+    await backend_of(request).discard_parts(path, claims["s"])
     return json_response({})
 
 
@@ -208,9 +218,9 @@ async def capped(body: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]
 
 
 async def put_part(request: web.Request) -> web.Response:
-    if not uploads_enabled(request.app):
-        raise NotImplementedByStore(presign.NO_MPU)
     path = confine(url_tail(request, PART_MARKER))
+    if not uploads_enabled(request.app, path):
+        raise NotImplementedByStore(presign.NO_MPU)
     claims = verified(request, request.query.get("upload_id"), UPLOAD, path)
     number = part_number(request.query.get("part_number"), claims["n"])
     limit = request.app[SETTINGS].max_part_size
@@ -218,7 +228,7 @@ async def put_part(request: web.Request) -> web.Response:
         raise PartTooLarge(f"A part may hold at most {limit} bytes (--max-part-size)")
     body = capped(received_pieces(request.content), limit)
     try:
-        etag = await store(request).write_part(path, claims["s"], number, body)
+        etag = await backend_of(request).write_part(path, claims["s"], number, body)
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
     return web.Response(headers={"ETag": f'"{etag}"'})
@@ -228,12 +238,12 @@ async def put_part(request: web.Request) -> web.Response:
 
 
 async def presigned(request: web.Request) -> web.Response:
-    if presign.downloads_enabled(request.app):
+    path = confine(url_tail(request, PRESIGNED_MARKER))
+    if presign.downloads_enabled(request.app, path):
         return await presign.presigned(request)
-    if not downloads_enabled(request.app):
+    if not downloads_enabled(request.app, path):
         raise NotImplementedByStore(presign.NO_DOWNLOAD)
-    path = confine(url_tail(request, "/mlflow-artifacts/presigned/"))
-    info = await store(request).stat(path)
+    info = await backend_of(request).stat(path)
     if info.is_dir:
         raise InvalidParameter(f"Artifact path refers to a directory, not a file: '{path}'")
     ttl = request.app[SETTINGS].presigned_url_ttl
@@ -246,7 +256,7 @@ async def signed_download(request: web.Request) -> web.StreamResponse:
     """The file, or the Range asked for, read from the store as asked (nothing staged)."""
     path = confine(url_tail(request, SIGNED_MARKER))
     verified(request, request.query.get("token"), DOWNLOAD, path)
-    opened = await store(request).open(path)
+    opened = await backend_of(request).open(path)
     try:
         return await file_response(request, opened, path.rpartition("/")[2])
     finally:
@@ -254,7 +264,7 @@ async def signed_download(request: web.Request) -> web.StreamResponse:
 
 
 def routes(prefix: str) -> list[web.RouteDef]:
-    base = f"{prefix}/mlflow-artifacts"
+    base = api_base(prefix)
     return [
         web.post(f"{base}/mpu/create/{ANY_PATH}", create),
         web.post(f"{base}/mpu/complete/{ANY_PATH}", complete),

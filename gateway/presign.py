@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from backends import confine
+from backends import Backend, confine
 from backends.paths import join
 from gateway.artifacts import json_response
 from gateway.errors import InvalidParameter, NotImplementedByStore
@@ -24,12 +24,20 @@ NO_MPU = "Multipart upload is not supported for the current artifact repository"
 NO_DOWNLOAD = "Multipart download is not supported for the current artifact repository"
 
 
-def uploads_enabled(app: web.Application) -> bool:
-    return app[SETTINGS].presigned_urls and app[BACKEND].capabilities.native_multipart
+def uploads_enabled(app: web.Application, path: str | None = None) -> bool:
+    """For `path`, or (None) for any of the mounted stores (what server-info advertises)."""
+    return app[SETTINGS].presigned_urls and capable(app[BACKEND], path, "native_multipart")
 
 
-def downloads_enabled(app: web.Application) -> bool:
-    return app[SETTINGS].presigned_urls and app[BACKEND].capabilities.presign
+def downloads_enabled(app: web.Application, path: str | None = None) -> bool:
+    return app[SETTINGS].presigned_urls and capable(app[BACKEND], path, "presign")
+
+
+def capable(backend: Backend, path: str | None, flag: str) -> bool:
+    """Whether the store serving `path` (None: any of the stores) has capability `flag`."""
+    if path is None:
+        return any(getattr(c, flag) for c in backend.all_capabilities())
+    return bool(getattr(backend.capabilities_at(path), flag))
 
 
 def field(body: dict[str, Any], name: str, kind: type) -> Any:
@@ -52,7 +60,10 @@ async def mpu_start(request: web.Request, action: str) -> tuple[str, dict[str, A
     if not uploads_enabled(request.app):
         raise NotImplementedByStore(NO_MPU)
     body = await json_object(request, typed=True)
-    return upload_target(request, action, body), body
+    path = upload_target(request, action, body)
+    if not uploads_enabled(request.app, path):
+        raise NotImplementedByStore(NO_MPU)
+    return path, body
 
 
 async def create(request: web.Request) -> web.Response:
@@ -101,6 +112,8 @@ async def presigned(request: web.Request) -> web.Response:
     if not downloads_enabled(request.app):
         raise NotImplementedByStore(NO_DOWNLOAD)
     path = confine(url_tail(request, PRESIGNED_MARKER))
+    if not downloads_enabled(request.app, path):
+        raise NotImplementedByStore(NO_DOWNLOAD)
     ttl = request.app[SETTINGS].presigned_url_ttl
     link = await backend_of(request).presign_download(path, ttl)
     return json_response({"url": link.url, "headers": link.headers, "file_size": link.size})

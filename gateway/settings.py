@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from backends.mounts import Mount
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -108,6 +110,8 @@ class Settings:
     )
     storage_options: dict[str, Any] = field(default_factory=dict)
     """Built by the CLI from the --storage-option and --storage-options-file inputs."""
+    mounts: tuple[Mount, ...] = ()
+    """Built by the CLI from the --mount and --mounts-file inputs."""
 
     def replace(self, **changes: Any) -> "Settings":
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -131,6 +135,20 @@ INPUTS: tuple[Setting, ...] = (
         after="storage_option",
     ),
     Setting(
+        "mount",
+        (),
+        "PREFIX=URL: artifact paths under PREFIX/ are stored at URL (any destination URL) instead "
+        "of the artifacts destination; repeatable, the longest prefix wins.",
+        multiple=True,
+        after="storage_options_file",
+    ),
+    Setting(
+        "mounts_file",
+        "",
+        "A JSON or TOML file of mounts: a table per prefix with `url` and `storage_options`.",
+        after="mount",
+    ),
+    Setting(
         "gunicorn_opts",
         "",
         "Accepted for drop-in use with mlflow's command line: --log-level, --workers and --timeout "
@@ -139,8 +157,8 @@ INPUTS: tuple[Setting, ...] = (
     ),
     Setting("uvicorn_opts", "", "Same as --gunicorn-opts.", after="gunicorn_opts"),
 )
-"""Command-line inputs that are not settings: the CLI folds them into `storage_options` and into
---log-level/--workers/--timeout."""
+"""Command-line inputs that are not settings: the CLI folds them into `storage_options`, `mounts`
+and --log-level/--workers/--timeout."""
 
 
 def _table() -> tuple[Setting, ...]:

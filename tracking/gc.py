@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from backends import Backend, Entry, confine, open_destination
+from backends import Backend, Entry, confine
+from backends.mounts import Mount, open_mounted
 from tracking import uris
 from tracking.errors import NotFound
 from tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
@@ -136,8 +137,10 @@ class Location:
 class Destination:
     """Deletes straight in the artifacts destination, through the backends layer."""
 
-    def __init__(self, url: str, storage_options: dict[str, Any]) -> None:
-        self.backend: Backend = open_destination(url, storage_options)
+    def __init__(
+        self, url: str, storage_options: dict[str, Any], mounts: tuple[Mount, ...] = ()
+    ) -> None:
+        self.backend: Backend = open_mounted(url, storage_options, mounts)
 
     async def __aenter__(self) -> "Destination":
         await self.backend.start()

@@ -24,6 +24,7 @@ nav.crumbs .sep{color:var(--mute);padding:0 .2rem}
 .bar input{flex:1 1 14rem;max-width:24rem;font:inherit;padding:.35rem .55rem;border:1px solid
 var(--line);border-radius:6px;background:var(--bg);color:var(--fg)}
 .count,.hint,.empty{color:var(--mute)}
+.bar .archive{margin-left:auto;color:var(--mute)}
 table{width:100%;border-collapse:collapse}
 th,td{padding:.35rem .5rem;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-weight:600;white-space:nowrap}th a{color:var(--fg)}

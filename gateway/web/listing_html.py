@@ -60,7 +60,15 @@ def _toolbar(view: ListingView) -> str:
         f'<input id="filter" name="filter" type="search" placeholder="Filter by name"'
         f' aria-label="Filter by name" value="{esc(view.query.filter)}" autocomplete="off">'
         f'<span class="count" id="count">{_count(view)}</span><span class="count" id="shown">'
-        f"</span>{hint}</form>"
+        f"</span>{hint}{_archive_links()}</form>"
+    )
+
+
+def _archive_links() -> str:
+    """The whole folder as one archive (gateway/archive.py), relative to the listed folder."""
+    return (
+        '<span class="archive">Download folder: <a href="./?archive=zip" download>.zip</a> '
+        '<a href="./?archive=tar.gz" download>.tar.gz</a></span>'
     )
 
 
