@@ -140,6 +140,7 @@ class Plan:
     store_endpoint: str | None = None
     filesystems: dict[str, filesystems.Filesystem] = field(default_factory=dict)
     fs_notes: dict[str, str] = field(default_factory=dict)
+    inodes: int | None = None  # for each server's ext4 (scale.py needs 1M+ for its folders)
 
     def filesystem(self, name: str) -> filesystems.Filesystem:
         """The server's own filesystem for this run, made on first use."""
@@ -147,7 +148,7 @@ class Plan:
             quick = self.args.quick
             size = self.args.fs_gib or (2 if quick else 8)
             loop = self.args.fs == "loop"
-            fs = filesystems.make(self.work / "fs", name, size, loop=loop)
+            fs = filesystems.make(self.work / "fs", name, size, self.inodes, loop=loop)
             self.filesystems[name] = fs
             self.fs_notes[name] = fs.note
             log(f"{name}: {fs.note} at {fs.mount}")
