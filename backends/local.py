@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import errno
 import itertools
+import operator
 import os
 import secrets
 import shutil
@@ -42,11 +43,14 @@ class LocalBackend(StagedParts):
         self._cached_opens = False
         self._temp_prefix = UPLOAD_PREFIX
         self._temp_numbers = itertools.count()
+        self._unnamed_writes = False
+        """Small files are written unnamed (O_TMPFILE) and linked when complete."""
 
     async def start(self) -> None:
         self.root, self._umask_mode = await asyncio.to_thread(self._prepare_root)
         self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self._cached_opens = await asyncio.to_thread(cached_opens_supported, self.root)
+        self._unnamed_writes = await asyncio.to_thread(_unnamed_files_supported, self._root_fd)
         # per process (workers start their backend after the fork): no random call per upload
         self._temp_prefix = f"{UPLOAD_PREFIX}{os.getpid()}.{secrets.token_hex(4)}."
 
@@ -100,17 +104,39 @@ class LocalBackend(StagedParts):
 
     def _stat(self, path: str) -> Stat:
         with _named(path):
-            return _to_stat(os.stat(self._real(path)))
+            fd = self._open_beneath_or_resolve(path, os.O_PATH)
+            try:
+                return _to_stat(os.fstat(fd))
+            finally:
+                os.close(fd)
 
     async def list_dir(self, path: str) -> list[Entry]:
         return await asyncio.to_thread(self._list_dir, path)
 
     def _list_dir(self, path: str) -> list[Entry]:
-        with _named(path), os.scandir(self._real(path)) as it:
-            found = [_to_entry(e) for e in it if not e.name.startswith(UPLOAD_PREFIX)]
-        entries = [e for e in found if e is not None]
-        entries.sort(key=lambda e: e.name)
-        return entries
+        """One pass over the folder opened below the root: `scandir` on its descriptor, so each
+        entry's stat is an `fstatat` of one name in that folder, not a walk of its whole path.
+        Sorted as plain tuples (names are unique, so only names are compared)."""
+        with _named(path):
+            fd = self._open_beneath_or_resolve(path, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                return _scan(fd)
+            finally:
+                os.close(fd)
+
+    def _open_beneath_or_resolve(self, path: str, flags: int) -> int:
+        """A descriptor for `path`, opened by the kernel below the root where it can, else
+        resolved here and re-checked on what was opened."""
+        fd = open_beneath(self._root_fd, path or ".", flags) if self._root_fd >= 0 else None
+        if fd is not None:
+            return fd
+        fd = os.open(self._real(path), flags | os.O_CLOEXEC)
+        try:
+            self._check_fd(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     async def open(self, path: str) -> OpenedFile:
         opened = self._open_cached(path) if self._cached_opens else None
@@ -197,6 +223,48 @@ class LocalBackend(StagedParts):
             raise
 
     def _write_small(self, path: str, data: list[bytes]) -> None:
+        if self._unnamed_writes:
+            self._write_unnamed(path, data)
+        else:
+            self._write_named(path, data)
+
+    def _write_unnamed(self, path: str, data: list[bytes]) -> None:
+        """Written as an unnamed file in its folder (O_TMPFILE), then linked under its name:
+        one directory update instead of two (create a temp name, rename it), and a failure at
+        any point leaves nothing, not even a temp file. A name already taken (a file being
+        replaced, or a folder) takes a temp link and the rename, as before."""
+        folder_fd, name = self._open_parent(path)
+        try:
+            with _named(path):
+                flags = os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC
+                fd = os.open(".", flags, self._umask_mode, dir_fd=folder_fd)
+                try:
+                    _write_all(fd, data)
+                    if self.fsync:
+                        os.fsync(fd)
+                    self._link(fd, folder_fd, name)
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(folder_fd)
+
+    def _link(self, fd: int, folder_fd: int, name: str) -> None:
+        source = f"/proc/self/fd/{fd}"
+        try:
+            os.link(source, name, dst_dir_fd=folder_fd, follow_symlinks=True)
+            return
+        except FileExistsError:
+            pass
+        temp = f"{self._temp_prefix}{next(self._temp_numbers)}"
+        os.link(source, temp, dst_dir_fd=folder_fd, follow_symlinks=True)
+        try:
+            os.replace(temp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=folder_fd)
+            raise
+
+    def _write_named(self, path: str, data: list[bytes]) -> None:
         """A folder at the path is found by the final rename (EISDIR), not looked for first."""
         upload = self._begin_upload(path, check_folder=False)
         try:
@@ -335,14 +403,42 @@ def _to_stat(st: os.stat_result) -> Stat:
     )
 
 
-def _to_entry(entry: os.DirEntry[str]) -> Entry | None:
-    try:
-        st = entry.stat()
-    except FileNotFoundError:  # removed meanwhile, or a dangling link
-        return None
-    is_dir = stat_mod.S_ISDIR(st.st_mode)
-    plain = (is_dir or stat_mod.S_ISREG(st.st_mode)) and not entry.is_symlink()
-    return Entry(entry.name, is_dir, 0 if is_dir else st.st_size, st.st_mtime, plain)
+def _scan(fd: int) -> list[Entry]:
+    """The folder's entries (links followed but marked not `plain`, in-progress uploads and
+    dangling links left out), sorted by name. Built with comprehensions and `tuple.__new__`
+    (an Entry is a tuple): for 10,000 entries the Python work is then a fraction of the 10,000
+    `fstatat` calls."""
+    with os.scandir(fd) as it:
+        try:
+            found = [(entry.name, entry.stat(), entry.is_symlink()) for entry in it]
+        except FileNotFoundError:  # one was removed meanwhile, or is a dangling link
+            found = None
+    if found is None:
+        found = _scan_carefully(fd)
+    new, is_dir, is_file, skip = tuple.__new__, stat_mod.S_ISDIR, stat_mod.S_ISREG, UPLOAD_PREFIX
+    entries = [
+        new(Entry, (name, True, 0, st.st_mtime, not link))
+        if is_dir(st.st_mode)
+        else new(Entry, (name, False, st.st_size, st.st_mtime, is_file(st.st_mode) and not link))
+        for name, st, link in found
+        if not name.startswith(skip)
+    ]
+    entries.sort(key=_NAME)
+    return entries
+
+
+def _scan_carefully(fd: int) -> list[tuple[str, os.stat_result, bool]]:
+    found = []
+    with os.scandir(fd) as it:
+        for entry in it:
+            try:
+                found.append((entry.name, entry.stat(), entry.is_symlink()))
+            except FileNotFoundError:
+                continue
+    return found
+
+
+_NAME = operator.itemgetter(0)
 
 
 def _write_all(fd: int, pieces: list[bytes]) -> None:
@@ -421,6 +517,18 @@ def _is_folder(name: str, folder_fd: int) -> bool:
         return stat_mod.S_ISDIR(os.stat(name, dir_fd=folder_fd).st_mode)
     except FileNotFoundError:
         return False
+
+
+def _unnamed_files_supported(root_fd: int) -> bool:
+    """Whether the root's filesystem makes O_TMPFILE files and /proc can link them."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return False
+    try:
+        fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o600, dir_fd=root_fd)
+    except OSError:  # EOPNOTSUPP, EISDIR (kernels before 3.11), EACCES ...
+        return False
+    os.close(fd)
+    return True
 
 
 def _default_file_mode() -> int:

@@ -19,11 +19,11 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import proctree, servers, stores, workloads
+from harness import filesystems, peers, proctree, servers, stores, workloads
 from harness.clients import ToolError
 from harness.http import http_request
 from harness.report import Results, machine_info, render
@@ -38,6 +38,16 @@ DEFAULT_CMDS = {
     "--host {host} --port {port}",
     "artgw": "{artgw_bin} serve --artifacts-only --artifacts-destination {dest} "
     "--host {host} --port {port} --workers {workers}",
+    "rclone": "rclone serve webdav {dest} --addr {host}:{port} {rclone_rc}",
+    "rclone-http": "rclone serve http {dest} --addr {host}:{port} {rclone_rc}",
+    "nginx": "nginx -c {nginx_conf} -e {scratch}/error.log",
+}
+HEALTH_PATHS = {"rclone": "/", "rclone-http": "/"}
+"""rclone has no health endpoint: its root folder's listing (empty at start) stands in."""
+VERSION_CMDS = {
+    "rclone": ["rclone", "version"],
+    "rclone-http": ["rclone", "version"],
+    "nginx": ["sh", "-c", "nginx -v 2>&1"],
 }
 DEFAULT_ENV = {
     # no job runner, hence no huey consumers that outlive the server
@@ -86,6 +96,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--small-count", type=int, help="small requests per round (default 2000)")
     p.add_argument("--list-entries", type=int, help="directory size for list (default 10000)")
     p.add_argument("--workdir", default=str(REPO / ".emu/bench"))
+    p.add_argument(
+        "--fs",
+        choices=("loop", "dir"),
+        default="loop",
+        help="each server's destination: a fresh loop-mounted ext4 per server (default, needs "
+        "root; else falls back to dir) or a plain folder in --workdir",
+    )
+    p.add_argument("--fs-gib", type=float, help="size of each server's ext4 (default 8; quick 2)")
     p.add_argument("--out", help="markdown report path (default benchmarks/out/<time>.md)")
     p.add_argument("--keep", action="store_true", help="keep destination folders afterwards")
     p.add_argument("--note", action="append", default=[], help="a line for the report's notes")
@@ -120,36 +138,69 @@ class Plan:
     env: dict[str, dict[str, str]]
     work: Path
     store_endpoint: str | None = None
+    filesystems: dict[str, filesystems.Filesystem] = field(default_factory=dict)
+    fs_notes: dict[str, str] = field(default_factory=dict)
+    inodes: int | None = None  # for each server's ext4 (scale.py needs 1M+ for its folders)
+
+    def filesystem(self, name: str) -> filesystems.Filesystem:
+        """The server's own filesystem for this run, made on first use."""
+        if name not in self.filesystems:
+            quick = self.args.quick
+            size = self.args.fs_gib or (2 if quick else 8)
+            loop = self.args.fs == "loop"
+            fs = filesystems.make(self.work / "fs", name, size, self.inodes, loop=loop)
+            self.filesystems[name] = fs
+            self.fs_notes[name] = fs.note
+            log(f"{name}: {fs.note} at {fs.mount}")
+        return self.filesystems[name]
+
+    def cleanup(self) -> None:
+        for fs in self.filesystems.values():
+            fs.cleanup()
+        self.filesystems.clear()
 
     def make_spec(self, name: str, tag: str) -> ServerSpec:
         port = servers.free_port()
         env = dict(self.env.get(name, {}))
+        cwd = self.work / f"cwd-{name}-{tag}"
         if self.store_endpoint:
             dest, local = f"s3://{BUCKET}/{name}", None
+            scratch = cwd / "scratch"
             env = {**stores.s3_env(self.store_endpoint), **env}
         else:
-            local = self.work / f"dest-{name}-{tag}"
+            mount = self.filesystem(name).mount
+            local, scratch = mount / f"dest-{tag}", mount / f"scratch-{tag}"
             shutil.rmtree(local, ignore_errors=True)
             local.mkdir(parents=True)
             dest = str(local)
-        argv = servers.render_argv(
-            self.cmds[name],
-            dest=dest,
-            host=HOST,
-            port=str(port),
-            workers=str(self.args.workers),
-            artgw_bin=self.args.artgw_bin,
-            mlflow_venv=self.args.mlflow_venv,
-        )
+        values = {
+            "dest": dest,
+            "host": HOST,
+            "port": str(port),
+            "workers": str(self.args.workers),
+            "artgw_bin": self.args.artgw_bin,
+            "mlflow_venv": self.args.mlflow_venv,
+            "scratch": str(scratch),
+        }
+        control = None
+        if "{rclone_rc}" in self.cmds[name]:  # remote control, to drop its folder cache
+            rc_port = servers.free_port()
+            values["rclone_rc"] = f"--rc --rc-addr {HOST}:{rc_port} --rc-no-auth"
+            control = f"http://{HOST}:{rc_port}"
+        if "{nginx_conf}" in self.cmds[name]:
+            values["nginx_conf"] = str(peers.write_nginx_conf(cwd, **values))
+        argv = servers.render_argv(self.cmds[name], **values)
         base = f"http://{HOST}:{port}"
         return ServerSpec(
             name=name,
             argv=argv,
-            cwd=self.work / f"cwd-{name}-{tag}",
+            cwd=cwd,
             env=env,
-            health_url=f"{base}/health",
+            health_url=base + HEALTH_PATHS.get(name, "/health"),
             base_url=base,
             local_dest=local,
+            api=peers.api_for(name),
+            control_url=control,
         )
 
 
@@ -186,6 +237,10 @@ def preflight(plan: Plan, wanted: list[Workload]) -> None:
     missing = [tool for tool in sorted(needs) if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"missing {missing}: run benchmarks/setup.sh")
+    for name in plan.names:
+        binary = shlex.split(plan.cmds[name])[0]
+        if not binary.startswith("{") and shutil.which(binary) is None:
+            raise SystemExit(f"{name}: no {binary} on PATH (apt-get install rclone nginx)")
     if "mlflow" in plan.names and not (Path(plan.args.mlflow_venv) / "bin/mlflow").exists():
         log(f"no mlflow at {plan.args.mlflow_venv}; running install_mlflow.sh")
         install = [str(BENCH_DIR / "install_mlflow.sh")]
@@ -206,10 +261,11 @@ def version_cmds(plan: Plan) -> dict[str, list[str]]:
         if name == "mlflow":
             py = str(Path(plan.args.mlflow_venv) / "bin/python")
             out[name] = [py, "-W", "ignore", "-c", "import mlflow; print(mlflow.__version__)"]
+        elif name in VERSION_CMDS:
+            out[name] = VERSION_CMDS[name]
         else:
-            spec = plan.make_spec(name, "version")
-            out[name] = [spec.argv[0], "--version"]
-            shutil.rmtree(spec.local_dest or "/nonexistent", ignore_errors=True)
+            template = plan.cmds[name].replace("{artgw_bin}", plan.args.artgw_bin)
+            out[name] = [shlex.split(template)[0], "--version"]
     if plan.args.s3 and plan.args.s3_server == "seaweedfs":
         out["seaweedfs"] = [plan.args.weed_bin, "version"]
     elif plan.args.s3:
@@ -257,15 +313,26 @@ def start_main(plan: Plan, name: str) -> tuple[RunningServer, float]:
 def warm_up(server: RunningServer) -> None:
     """A few untimed requests of each kind, so first-request imports do not land in round 1."""
     spec = server.spec
+    if spec.api.read_only and spec.local_dest is not None:
+        (spec.local_dest / "warmup").mkdir(exist_ok=True)
+        for i in range(4):
+            (spec.local_dest / f"warmup/w{i}.bin").write_bytes(b"w" * 4096)
+        workloads.refresh(server)
+    workloads.make_folders(spec, "warmup")
     for i in range(4):
         rel = f"warmup/w{i}.bin"
+        put = 200
+        if not spec.api.read_only:
+            put = http_request("PUT", spec.artifact_url(rel), body=b"w" * 4096)[0]
+        req = spec.list_request("warmup")
         checks = [
-            http_request("PUT", spec.artifact_url(rel), body=b"w" * 4096)[0],
-            http_request("GET", spec.artifact_url(rel))[0],
-            http_request("GET", spec.list_url("warmup"))[0],
+            put in workloads.PUT_OK,
+            http_request("GET", spec.artifact_url(rel))[0] == 200,
+            http_request(req.method, spec.base_url + req.target, headers=req.headers)[0]
+            in (200, 207),
         ]
-        if any(c != 200 for c in checks):
-            raise ServerError(f"{spec.name} warm-up answered {checks}")
+        if not all(checks):
+            raise ServerError(f"{spec.name} warm-up: PUT, GET, list ok = {checks}")
 
 
 def run_workload(wl: Workload, ctx: Context, live: dict[str, RunningServer], res: Results) -> None:
@@ -364,6 +431,7 @@ def main(argv: list[str]) -> int:
     ctx.download_dir = download_dir(sizes.big_bytes, plan.work)
     ctx.quiet_each = args.quiet_each
     results, server_argv = measure(plan, ctx, wanted)
+    notes += [f"{name} wrote to a {note}" for name, note in plan.fs_notes.items()]
     info = machine_info(version_cmds(plan))
     text = render(results, wanted, info, [sys.executable, *sys.argv], server_argv, notes)
     print(text)
@@ -394,8 +462,7 @@ def measure(
         if ctx.store:
             stores.stop(ctx.store)
         if not plan.args.keep:
-            for path in plan.work.glob("dest-*"):
-                shutil.rmtree(path, ignore_errors=True)
+            plan.cleanup()
     return results, {name: s.spec.argv for name, s in live.items()}
 
 

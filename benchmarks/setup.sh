@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what benchmarks/run.py needs:
-#   curl and wrk from Debian (apt-get, only when missing), the isolated mlflow venv
+#   curl, wrk, rclone and nginx from Debian (apt-get, only when missing), the isolated mlflow venv
 #   (install_mlflow.sh), and with --s3 a moto_server in <repo>/.emu/moto-venv when none is found.
 #
 #   benchmarks/setup.sh              # curl, wrk, mlflow
@@ -16,6 +16,10 @@ sudo=""
 need=()
 command -v curl >/dev/null || need+=(curl)
 command -v wrk >/dev/null || need+=(wrk)
+if [[ "${1:-}" != "--tools-only" ]]; then  # the peers of --servers artgw,mlflow,rclone,nginx
+    command -v rclone >/dev/null || need+=(rclone)
+    command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
+fi
 if ((${#need[@]})); then
     echo "installing ${need[*]} with apt-get"
     $sudo apt-get update -qq

@@ -8,6 +8,7 @@ is ignored in favour of the whole file.
 
 import re
 from email.utils import formatdate, parsedate_to_datetime
+from functools import lru_cache
 
 from aiohttp import web
 
@@ -34,8 +35,17 @@ def validator_headers(info: Stat) -> dict[str, str]:
     if etag:
         headers["ETag"] = etag
     if info.mtime is not None:
-        headers["Last-Modified"] = formatdate(info.mtime, usegmt=True)
+        headers["Last-Modified"] = http_date(int(info.mtime))
     return headers
+
+
+@lru_cache(maxsize=4096)
+def http_date(seconds: int) -> str:
+    """RFC 9110's IMF-fixdate; cached, as files written together share their second."""
+    return formatdate(seconds, usegmt=True)
+
+
+CONDITIONAL = ("If-Match", "If-Unmodified-Since", "If-None-Match", "If-Modified-Since", "Range")
 
 
 def _etag_matches(header: str, etag: str | None, *, weak: bool) -> bool:
@@ -128,6 +138,9 @@ def _unsatisfiable(size: int) -> RangeNotSatisfiable:
 async def file_response(
     request: web.Request, opened: OpenedFile, name: str, *, inline: bool = False
 ) -> web.StreamResponse:
+    head: bytes | None = getattr(opened, "head", None)  # a small local file, already read
+    if head is not None and not inline and request.method == "GET" and _unconditional(request):
+        return small_file_response(opened.stat, head, name)
     info = opened.stat
     headers = validator_headers(info)
     status = precondition_status(request, info)
@@ -154,6 +167,21 @@ async def file_response(
         await _send_body(request, response, opened, offset, length)
     await response.write_eof()
     return response
+
+
+def _unconditional(request: web.Request) -> bool:
+    headers = request.headers
+    return not any(name in headers for name in CONDITIONAL)
+
+
+def small_file_response(info: Stat, body: bytes, name: str) -> web.Response:
+    """A whole small file already read: headers and body leave in one write, with the same
+    headers as the streamed path (validators, type, disposition, nosniff, length)."""
+    headers = validator_headers(info)
+    headers["Content-Disposition"] = content_disposition(name, "attachment")
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Content-Type"] = guess_mime_type(name)
+    return web.Response(body=body, headers=headers)
 
 
 def _range_error(error: RangeNotSatisfiable, size: int) -> web.Response:

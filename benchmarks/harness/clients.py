@@ -143,7 +143,9 @@ end
 
 function response(status, headers, body)
   responses = responses + 1
-  if status ~= 200 then
+  if METHOD == "PUT" and (status < 200 or status > 299) then
+    bad = bad + 1  -- MLflow's API answers 200, WebDAV 201 Created
+  elseif METHOD == "GET" and status ~= 200 then
     bad = bad + 1
   elseif METHOD == "GET" and (#body ~= SIZE or not string.find(body, "^%d%d%d%d%d%d%d%d\n")) then
     bad = bad + 1

@@ -32,7 +32,12 @@ class KeepAlive:
         self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
 
     def get(self, target: str) -> tuple[int, bytes]:
-        self.conn.request("GET", target)
+        return self.request("GET", target)
+
+    def request(
+        self, method: str, target: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        self.conn.request(method, target, headers=headers or {})
         resp = self.conn.getresponse()
         return resp.status, resp.read()
 

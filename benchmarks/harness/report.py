@@ -55,11 +55,28 @@ def paired_ratios(base: dict[int, float], other: dict[int, float]) -> list[float
     return [other[r] / base[r] for r in sorted(base) if r in other and base[r]]
 
 
-def verdict(metric: Metric, value: float | None, ratio: float | None) -> str:
-    if metric.target is None:
-        return ""
-    met = metric.target.met(value, ratio)
-    return "" if met is None else ("yes" if met else "**no**")
+def subject_of(results: Results) -> str:
+    """The server the targets are about: artgw when it ran, else the first one."""
+    return "artgw" if "artgw" in results.servers else results.servers[0]
+
+
+def verdicts(results: Results, wl: str, m: Metric) -> tuple[str, str]:
+    """(the targets, whether the subject meets each), '; '-separated, ratios paired per round."""
+    subject = subject_of(results)
+    mine = results.series(wl, subject, m.key)
+    texts, marks = [], []
+    for target in m.targets:
+        if target.kind == "abs<=":
+            vals = list(mine.values())
+            met = target.met(statistics.median(vals), None) if vals else None
+        else:
+            if target.peer not in results.servers or target.peer == subject:
+                continue
+            ratios = paired_ratios(results.series(wl, target.peer, m.key), mine)
+            met = target.met(None, statistics.median(ratios)) if ratios else None
+        texts.append(target.text())
+        marks.append("-" if met is None else ("yes" if met else "**no**"))
+    return "; ".join(texts), "; ".join(marks)
 
 
 def table(results: Results, workloads: list[Workload], client: bool) -> str:
@@ -68,7 +85,7 @@ def table(results: Results, workloads: list[Workload], client: bool) -> str:
     for o in others:
         head += [f"{o}/{base} paired median (min–max)"]
     if not client:
-        head += ["target", *(f"{o} meets" for o in others)]
+        head += ["target", f"{subject_of(results)} meets"]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for wl in workloads:
         if wl.name not in results.values:
@@ -89,13 +106,45 @@ def _row(
     ratios = {o: paired_ratios(per_server[base], per_server[o]) for o in others}
     cells += [spread(ratios[o], 2) for o in others]
     if not client:
-        cells.append(m.target.text() if m.target else "")
-        for o in others:
-            vals = list(per_server[o].values())
-            value = statistics.median(vals) if vals else None
-            ratio = statistics.median(ratios[o]) if ratios[o] else None
-            cells.append(verdict(m, value, ratio))
+        cells += list(verdicts(results, wl, m))
     return cells
+
+
+def peer_table(results: Results, workloads: list[Workload]) -> str:
+    """The subject against each peer: its median, then subject/peer paired per round, marked
+    "ahead" when the subject is better (more req/s, fewer ms or CPU)."""
+    subject = subject_of(results)
+    peers = [s for s in results.servers if s != subject]
+    head = ["workload", "metric", subject]
+    head += [h for p in peers for h in (p, f"{subject}/{p}")]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for wl in workloads:
+        if wl.name not in results.values:
+            continue
+        for m in wl.metrics:
+            if m.client or m.key in ("max_ms", "p50_ms", "rss_peak_mb", "procs", "shown"):
+                continue
+            mine = results.series(wl.name, subject, m.key)
+            cells = [wl.name, m.label, spread(_med(mine), m.digits)]
+            for p in peers:
+                theirs = results.series(wl.name, p, m.key)
+                ratios = paired_ratios(theirs, mine)
+                cells.append(spread(_med(theirs), m.digits))
+                cells.append(_ratio_cell(ratios, m.higher_is_better))
+            rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def _med(series: dict[int, float]) -> list[float]:
+    return [statistics.median(series.values())] if series else []
+
+
+def _ratio_cell(ratios: list[float], higher_is_better: bool) -> str:
+    if not ratios:
+        return "-"
+    med = statistics.median(ratios)
+    ahead = med > 1 if higher_is_better else med < 1
+    return f"{med:.2f}x" + (" ahead" if ahead else "")
 
 
 def verification_table(results: Results, workloads: list[Workload]) -> str:
@@ -178,6 +227,15 @@ def render(
     parts += [f"- {k}: {v}" for k, v in info.items()]
     parts += ["", "## Command", "", "```", shlex.join(command), "```", "", "Servers:", ""]
     parts += [f"- {name}: `{shlex.join(argv)}`" for name, argv in server_argv.items()]
+    subject = subject_of(results)
+    if len(results.servers) > 1:
+        parts += ["", f"## {subject} against each peer", ""]
+        parts += [
+            f"Medians over the rounds; {subject}/peer is paired within each round (median). "
+            "'ahead' marks where the subject is better (higher rates, lower times and CPU).",
+            "",
+            peer_table(results, workloads),
+        ]
     parts += ["", "## Results", "", table(results, workloads, client=False), ""]
     parts += ["## Load tools and machine", "", table(results, workloads, client=True), ""]
     parts += ["## Verification", "", verification_table(results, workloads), ""]

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from . import proctree
 from .http import http_request
+from .peers import ARTIFACTS, Api, ListRequest
 
 HOST = "127.0.0.1"
-ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+__all__ = ["ARTIFACTS", "HOST", "RunningServer", "ServerError", "ServerSpec"]
 
 
 @dataclass
@@ -28,12 +29,17 @@ class ServerSpec:
     health_url: str
     base_url: str  # http://127.0.0.1:PORT
     local_dest: Path | None  # the destination directory when it is on local disk
+    api: Api = field(default_factory=Api)  # how files and listings are addressed (peers.py)
+    control_url: str | None = None  # rclone's remote control (rc), to drop its folder cache
 
     def artifact_url(self, rel: str) -> str:
-        return f"{self.base_url}{ARTIFACTS}/{rel}"
+        return f"{self.base_url}{self.api.file_path(rel)}"
 
     def list_url(self, rel: str) -> str:
-        return f"{self.base_url}{ARTIFACTS}?path={rel}"
+        return f"{self.base_url}{self.api.list_request(rel).target}"
+
+    def list_request(self, rel: str) -> ListRequest:
+        return self.api.list_request(rel)
 
 
 @dataclass
@@ -74,8 +80,13 @@ def free_port() -> int:
 
 
 def render_argv(template: str, **values: str) -> list[str]:
-    """Split a command template, then fill {dest} {port} {host} {workers} in each word."""
-    return [word.format(**values) for word in shlex.split(template)]
+    """Split a command template, then fill {dest} {port} {host} {workers} in each word; a word
+    that is only {rclone_rc} becomes the several words of its value."""
+    argv: list[str] = []
+    for word in shlex.split(template):
+        filled = word.format(**values)
+        argv += shlex.split(filled) if word == "{rclone_rc}" else [filled]
+    return argv
 
 
 def start(spec: ServerSpec, log_dir: Path, timeout: float = 120.0) -> RunningServer:

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
+import re
 import resource
+import shutil
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import clients, proctree, servers
+from . import clients, peers, proctree, servers
 from .http import KeepAlive, http_request
-from .servers import ARTIFACTS, RunningServer, ServerSpec
+from .servers import RunningServer, ServerSpec
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -84,14 +85,18 @@ class Context:
 
 @dataclass(frozen=True)
 class Target:
+    """A goal for the subject server (artgw): absolute, or a paired ratio subject/peer."""
+
     kind: str  # "ratio>=", "ratio<=", "abs<="
     value: float
+    peer: str = "mlflow"  # the server a ratio is taken against (unused for abs<=)
 
     def text(self) -> str:
         if self.kind == "ratio>=":
-            return f">= {self.value:g}x"
+            return f">= {self.value:g}x {self.peer}"
         if self.kind == "ratio<=":
-            return f"<= 1/{1 / self.value:g} (ratio)"
+            ratio = f"1/{1 / self.value:g}" if self.value < 1 else f"{self.value:g}x"
+            return f"<= {ratio} {self.peer}"
         return f"<= {self.value:g}"
 
     def met(self, value: float | None, ratio: float | None) -> bool | None:
@@ -107,8 +112,9 @@ class Metric:
     key: str
     label: str
     digits: int = 1
-    target: Target | None = None
+    targets: tuple[Target, ...] = ()
     client: bool = False  # shown in the load-tool table instead of the main one
+    higher_is_better: bool = True  # for the summary's "ahead" mark
 
 
 def machine_table_metrics() -> list[Metric]:
@@ -190,7 +196,7 @@ def count_files(spec: ServerSpec, rel_dir: str) -> int:
     status, _, body = http_request("GET", spec.list_url(rel_dir))
     if status != 200:
         raise VerificationError(f"list {rel_dir} answered {status}")
-    return sum(1 for f in json.loads(body or b"{}").get("files", []) if not f.get("is_dir"))
+    return len(spec.api.file_names(body))
 
 
 def read_small(spec: ServerSpec, rel: str) -> bytes:
@@ -200,6 +206,46 @@ def read_small(spec: ServerSpec, rel: str) -> bytes:
     if status != 200:
         raise VerificationError(f"GET {rel} answered {status}")
     return body
+
+
+PUT_OK = (200, 201, 204)
+"""MLflow's API answers a PUT with 200; WebDAV servers with 201 Created (204 on overwrite)."""
+
+
+def writable(server: RunningServer) -> None:
+    if server.spec.api.read_only:
+        raise Skip(f"{server.spec.api.kind}: no uploads")
+
+
+def make_folders(spec: ServerSpec, rel_dir: str) -> None:
+    """WebDAV refuses a PUT into a missing folder: MKCOL each level first (untimed)."""
+    if not spec.api.needs_folders:
+        return
+    parts = rel_dir.split("/")
+    for i in range(1, len(parts) + 1):
+        url = spec.artifact_url("/".join(parts[:i]) + "/")
+        status = http_request("MKCOL", url)[0]
+        if status not in (201, 405):  # 405: it exists
+            raise VerificationError(f"MKCOL {url} answered {status}")
+
+
+def refresh(server: RunningServer) -> None:
+    """After files were written to disk around the server: rclone's VFS caches folder listings
+    (5 minutes by default); its remote control's vfs/forget drops them (SIGHUP would end
+    `rclone serve` 1.60)."""
+    if server.spec.control_url:
+        status = http_request("POST", f"{server.spec.control_url}/vfs/forget")[0]
+        if status != 200:
+            raise VerificationError(f"rclone vfs/forget answered {status}")
+
+
+def seed_small_on_disk(ctx: Context, spec: ServerSpec, rel_dir: str) -> None:
+    if spec.local_dest is None:
+        raise Skip("seeding on disk needs a local destination")
+    folder = spec.local_dest / rel_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, ctx.sizes.small_count + 1):
+        (folder / clients.small_name(i)).write_bytes(clients.small_body(i, ctx.sizes.small_size))
 
 
 class Probe:
@@ -273,14 +319,21 @@ class Workload:
 
 
 def big_metrics(put: bool, s3: bool) -> list[Metric]:
-    speed_target = Target("ratio>=", (2 if s3 else 3) if put else (2 if s3 else 6))
-    cpu_target = None if s3 else Target("abs<=", 1.5 if put else 0.4)
+    speed = Target("ratio>=", (2 if s3 else 3) if put else (2 if s3 else 6))
+    speed_targets = (speed,) if s3 else (speed, Target("ratio>=", 1, "rclone"))
+    cpu_target = () if s3 else (Target("abs<=", 1.5 if put else 0.4),)
     return [
-        Metric("mib_s", "MiB/s (curl)", 1, speed_target),
-        Metric("seconds", "seconds", 2),
-        Metric("cpu_s_per_gib", "server CPU-s per GiB", 2, cpu_target),
-        Metric("rss_growth_mb", "server RSS growth, peak - before (MB)", 1, Target("abs<=", 5)),
-        Metric("rss_peak_mb", "server RSS peak during (MB)", 0),
+        Metric("mib_s", "MiB/s (curl)", 1, speed_targets),
+        Metric("seconds", "seconds", 2, higher_is_better=False),
+        Metric("cpu_s_per_gib", "server CPU-s per GiB", 2, cpu_target, higher_is_better=False),
+        Metric(
+            "rss_growth_mb",
+            "server RSS growth, peak - before (MB)",
+            1,
+            (Target("abs<=", 5),),
+            higher_is_better=False,
+        ),
+        Metric("rss_peak_mb", "server RSS peak during (MB)", 0, higher_is_better=False),
         *([Metric("store_cpu_s", "S3 server CPU-s (moto/SeaweedFS)", 1)] if s3 else []),
         *client_metrics(),
     ]
@@ -307,12 +360,16 @@ class PutBig(Workload):
         self.check = "HTTP 200; sha256 of the stored bytes, read around the server"
         self.metrics = big_metrics(put=True, s3=s3)
 
+    def prepare(self, ctx: Context, server: RunningServer) -> None:
+        writable(server)
+        make_folders(server.spec, "big")
+
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
         assert ctx.payload is not None
         rel = f"big/put-r{rnd}.bin"
         with Probe(server, ctx.store, sample_rss=True) as probe:
             res = clients.curl_put(server.spec.artifact_url(rel), ctx.payload.path)
-        if res.status != 200:
+        if res.status not in PUT_OK:
             raise VerificationError(f"PUT {rel} answered {res.status}")
         if stored_sha256(ctx, server.spec, rel) != ctx.payload.sha256:
             raise VerificationError(f"PUT {rel}: stored bytes differ (sha256)")
@@ -330,8 +387,17 @@ class GetBig(Workload):
 
     def prepare(self, ctx: Context, server: RunningServer) -> None:
         assert ctx.payload is not None
+        if server.spec.api.read_only and server.spec.local_dest is not None:
+            (server.spec.local_dest / "big").mkdir(exist_ok=True)
+            shutil.copyfile(ctx.payload.path, server.spec.local_dest / self.SEED)
+            refresh(server)
+            return
+        make_folders(server.spec, "big")
         res = clients.curl_put(server.spec.artifact_url(self.SEED), ctx.payload.path)
-        if res.status != 200 or stored_sha256(ctx, server.spec, self.SEED) != ctx.payload.sha256:
+        if (
+            res.status not in PUT_OK
+            or stored_sha256(ctx, server.spec, self.SEED) != ctx.payload.sha256
+        ):
             raise VerificationError(f"seeding {self.SEED} failed (status {res.status})")
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
@@ -355,12 +421,15 @@ class GetBig(Workload):
 
 
 def small_metrics(put: bool) -> list[Metric]:
+    speed = [Target("ratio>=", 10 if put else 20), Target("ratio>=", 1.2, "rclone")]
+    speed += [] if put else [Target("ratio>=", 0.5, "nginx")]
+    p99 = (Target("ratio<=", 0.2 if put else 0.1), Target("ratio<=", 1, "rclone"))
     return [
-        Metric("req_s", "req/s (wrk)", 0, Target("ratio>=", 10 if put else 20)),
-        Metric("p99_ms", "p99 latency (ms)", 2, Target("ratio<=", 0.2 if put else 0.1)),
-        Metric("p50_ms", "p50 latency (ms)", 2),
-        Metric("max_ms", "max latency (ms)", 1),
-        Metric("cpu_ms_per_req", "server CPU-ms per request", 3),
+        Metric("req_s", "req/s (wrk)", 0, tuple(speed)),
+        Metric("p99_ms", "p99 latency (ms)", 2, p99, higher_is_better=False),
+        Metric("p50_ms", "p50 latency (ms)", 2, higher_is_better=False),
+        Metric("max_ms", "max latency (ms)", 1, higher_is_better=False),
+        Metric("cpu_ms_per_req", "server CPU-ms per request", 3, higher_is_better=False),
         *client_metrics(),
     ]
 
@@ -372,7 +441,7 @@ def run_small(
     script = clients.write_lua(
         ctx.work / f"{tag}-{server.spec.name}.lua",
         method,
-        f"{ARTIFACTS}/{rel_dir}/",
+        server.spec.api.file_path(rel_dir) + "/",
         sizes.small_count,
         sizes.small_size,
     )
@@ -415,8 +484,12 @@ class PutSmall(Workload):
     check = "every response 200; exactly N files stored; sampled bodies byte for byte"
     metrics = small_metrics(put=True)
 
+    def prepare(self, ctx: Context, server: RunningServer) -> None:
+        writable(server)
+
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
         rel_dir = f"small/r{rnd}"
+        make_folders(server.spec, rel_dir)
         res, probe = run_small(ctx, server, "PUT", rel_dir, f"put-r{rnd}")
         verify_small_dir(ctx, server.spec, rel_dir)
         ctx.seeded[("small", server.spec.name)] = rel_dir
@@ -429,10 +502,16 @@ class GetSmall(Workload):
     metrics = small_metrics(put=False)
 
     def prepare(self, ctx: Context, server: RunningServer) -> None:
-        if ("small", server.spec.name) not in ctx.seeded:
+        if ("small", server.spec.name) in ctx.seeded:
+            return
+        if server.spec.api.read_only:
+            seed_small_on_disk(ctx, server.spec, "small/seed")
+            refresh(server)
+        else:
+            make_folders(server.spec, "small/seed")
             run_small(ctx, server, "PUT", "small/seed", "seed")
             verify_small_dir(ctx, server.spec, "small/seed")
-            ctx.seeded[("small", server.spec.name)] = "small/seed"
+        ctx.seeded[("small", server.spec.name)] = "small/seed"
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
         rel_dir = ctx.seeded[("small", server.spec.name)]
@@ -441,40 +520,59 @@ class GetSmall(Workload):
 
 
 class ListDir(Workload):
+    """One folder of N files written straight to the destination disk, listed over and over on
+    one keep-alive connection: MLflow's JSON for artgw and mlflow, PROPFIND for rclone's WebDAV,
+    the HTML page for `rclone serve http`, autoindex JSON for nginx."""
+
     name = "list"
     check = "every response 200 listing exactly the expected names"
     REL = "listdir"
+    html = False
     metrics = (
-        Metric("median_ms", "median ms per request (keep-alive)", 1, Target("abs<=", 50)),
-        Metric("max_ms", "slowest request (ms)", 1),
-        Metric("cpu_ms_per_req", "server CPU-ms per request", 1),
-        Metric("kib", "response KiB", 0),
-        Metric("client_cpu_s", "harness client CPU-s (http.client + JSON check)", 2, client=True),
+        Metric(
+            "median_ms",
+            "median ms per request (keep-alive)",
+            1,
+            (Target("abs<=", 30), Target("ratio<=", 1, "rclone")),
+            higher_is_better=False,
+        ),
+        Metric("max_ms", "slowest request (ms)", 1, higher_is_better=False),
+        Metric("cpu_ms_per_req", "server CPU-ms per request", 1, higher_is_better=False),
+        Metric("kib", "response KiB", 0, higher_is_better=False),
+        Metric("client_cpu_s", "harness client CPU-s (http.client + check)", 2, client=True),
         *machine_table_metrics(),
     )
 
     def prepare(self, ctx: Context, server: RunningServer) -> None:
+        if self.request(server.spec) is None:
+            raise Skip(f"{server.spec.api.kind}: no such listing")
         dest = server.spec.local_dest
         if dest is None:
             raise Skip("list is seeded on local disk only")
         folder = dest / self.REL
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(1, ctx.sizes.list_entries + 1):
-            (folder / f"entry-{i:06d}.txt").write_bytes(b"%d\n" % i)
+        if not folder.is_dir():
+            folder.mkdir(parents=True)
+            for i in range(1, ctx.sizes.list_entries + 1):
+                (folder / f"entry-{i:06d}.txt").write_bytes(b"%d\n" % i)
+        refresh(server)
+
+    def request(self, spec: ServerSpec) -> peers.ListRequest | None:
+        return spec.list_request(self.REL)
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
+        req = self.request(server.spec)
+        assert req is not None
         conn = KeepAlive(server.spec.base_url)
-        target = f"{ARTIFACTS}?path={self.REL}"
         try:
-            self._check(*conn.get(target), ctx)  # warm-up, not timed
+            self._check(server.spec, *conn.request(req.method, req.target, req.headers), ctx)
             times, size = [], 0
             with Probe(server, ctx.store, sample_rss=False) as probe:
                 for _ in range(ctx.sizes.list_reps):
                     t0 = time.perf_counter()
-                    status, body = conn.get(target)
+                    status, body = conn.request(req.method, req.target, req.headers)
                     times.append(time.perf_counter() - t0)
                     size = len(body)
-                    self._check(status, body, ctx)
+                    self._check(server.spec, status, body, ctx)
         finally:
             conn.close()
         return {
@@ -486,22 +584,70 @@ class ListDir(Workload):
             **machine_metrics(probe, 0.0),
         }
 
-    def _check(self, status: int, body: bytes, ctx: Context) -> None:
-        if status != 200:
+    def _check(self, spec: ServerSpec, status: int, body: bytes, ctx: Context) -> None:
+        if status not in (200, 207):  # 207 Multi-Status: PROPFIND
             raise VerificationError(f"list answered {status}")
-        files = json.loads(body).get("files", [])
+        names = spec.api.list_names(body)
         want = {f"entry-{i:06d}.txt" for i in range(1, ctx.sizes.list_entries + 1)}
-        if {f["path"] for f in files} != want or len(files) != len(want):
-            raise VerificationError(f"list returned {len(files)} entries, expected {len(want)}")
+        if set(names) != want or len(names) != len(want):
+            raise VerificationError(f"list returned {len(names)} entries, expected {len(want)}")
+
+
+class ListHtml(ListDir):
+    """The same folder as a browser sees it. artgw pages it (1,000 entries per page, sorted over
+    the whole folder); rclone and nginx send every entry in one page."""
+
+    name = "list_html"
+    check = "every response 200; the page links the first entries in name order"
+    html = True
+    metrics = (
+        Metric("median_ms", "median ms per page (keep-alive)", 1, higher_is_better=False),
+        Metric("cpu_ms_per_req", "server CPU-ms per page", 1, higher_is_better=False),
+        Metric("shown", "entries on the page", 0),
+        Metric("kib", "page KiB", 0, higher_is_better=False),
+        Metric("client_cpu_s", "harness client CPU-s (http.client + check)", 2, client=True),
+        *machine_table_metrics(),
+    )
+    _ENTRY = re.compile(rb"entry-(\d{6})\.txt")
+
+    def request(self, spec: ServerSpec) -> peers.ListRequest | None:
+        return spec.api.html_request(self.REL)
+
+    def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
+        out = super().run(ctx, server, rnd)
+        out["shown"] = self.shown
+        del out["max_ms"]
+        return out
+
+    def _check(self, spec: ServerSpec, status: int, body: bytes, ctx: Context) -> None:
+        if status != 200:
+            raise VerificationError(f"HTML listing answered {status}")
+        shown = {int(m) for m in self._ENTRY.findall(body)}
+        n = ctx.sizes.list_entries
+        if not shown or shown != set(range(1, len(shown) + 1)) or len(shown) not in (n, 1000):
+            raise VerificationError(f"HTML listing shows {len(shown)} of {n} entries")
+        self.shown = len(shown)
 
 
 class Startup(Workload):
     name = "startup"
     check = "/health answered 200"
     metrics = (
-        Metric("ready_s", "start to first 200 on /health (s)", 2, Target("abs<=", 1.5)),
-        Metric("rest_rss_mb", "process tree RSS at rest, sum (MB)", 0, Target("abs<=", 150)),
-        Metric("rest_pss_mb", "process tree PSS at rest (MB)", 0),
+        Metric(
+            "ready_s",
+            "start to first 200 on /health (s)",
+            2,
+            (Target("abs<=", 1.5),),
+            higher_is_better=False,
+        ),
+        Metric(
+            "rest_rss_mb",
+            "process tree RSS at rest, sum (MB)",
+            0,
+            (Target("abs<=", 150),),
+            higher_is_better=False,
+        ),
+        Metric("rest_pss_mb", "process tree PSS at rest (MB)", 0, higher_is_better=False),
         Metric("procs", "processes in the tree", 0),
         Metric("other_pct", "other processes' CPU % during start-up", 0, client=True),
     )
@@ -543,8 +689,12 @@ class IdleAfterLoad(Workload):
     max_rounds = 1
     check = "/health still answers 200"
     metrics = (
-        Metric("rss_mb", "main instance tree RSS after all workloads (MB)", 0),
-        Metric("pss_mb", "main instance tree PSS after all workloads (MB)", 0),
+        Metric(
+            "rss_mb", "main instance tree RSS after all workloads (MB)", 0, higher_is_better=False
+        ),
+        Metric(
+            "pss_mb", "main instance tree PSS after all workloads (MB)", 0, higher_is_better=False
+        ),
     )
 
     def run(self, ctx: Context, server: RunningServer, rnd: int) -> dict[str, float]:
@@ -555,7 +705,16 @@ class IdleAfterLoad(Workload):
         return {"rss_mb": server.rss_bytes() / MB, "pss_mb": server.pss_bytes() / MB}
 
 
-LOCAL_ORDER = ("startup", "put_big", "get_big", "put_small", "get_small", "list", "idle_after_load")
+LOCAL_ORDER = (
+    "startup",
+    "put_big",
+    "get_big",
+    "put_small",
+    "get_small",
+    "list",
+    "list_html",
+    "idle_after_load",
+)
 S3_ORDER = ("put_big_s3", "get_big_s3", "idle_after_load")
 
 
@@ -567,6 +726,7 @@ def build(names: list[str]) -> list[Workload]:
         "put_small": PutSmall(),
         "get_small": GetSmall(),
         "list": ListDir(),
+        "list_html": ListHtml(),
         "idle_after_load": IdleAfterLoad(),
         "put_big_s3": PutBig(s3=True),
         "get_big_s3": GetBig(s3=True),

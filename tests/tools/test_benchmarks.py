@@ -1,7 +1,9 @@
-"""The benchmark harness works end to end: `benchmarks/run.py --quick --servers artgw`.
+"""The benchmark harness works end to end: `benchmarks/run.py --quick --servers artgw,nginx`.
 
 Checks behaviour (every workload ran and verified its bytes), never timings. artgw is the one
-installed beside this interpreter; mlflow is not needed. wrk is installed through the harness's
+installed beside this interpreter; mlflow is not needed; nginx (a peer: static files, WebDAV PUT,
+autoindex JSON) joins when it is installed (tests/setup-system.sh installs it), so the peer code
+paths and the peer table run too. wrk is installed through the harness's
 own setup path (apt-get) when it is missing, as CI runs as root.
 """
 
@@ -18,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "benchmarks" / "run.py"
 SETUP = REPO / "benchmarks" / "setup.sh"
-LOCAL_WORKLOADS = ("startup", "put_big", "get_big", "put_small", "get_small", "list")
+LOCAL_WORKLOADS = ("startup", "put_big", "get_big", "put_small", "get_small", "list", "list_html")
 
 
 def ensure_load_tools() -> None:
@@ -32,17 +34,18 @@ def ensure_load_tools() -> None:
 
 
 @pytest.mark.timeout(900)
-def test_quick_benchmark_artgw_alone_verifies_every_workload(tmp_path: Path) -> None:
+def test_quick_benchmark_verifies_every_workload(tmp_path: Path) -> None:
     ensure_load_tools()
     artgw = Path(sys.executable).with_name("artgw")
     assert artgw.exists(), f"no artgw beside {sys.executable}"
+    servers = ["artgw"] + (["nginx"] if shutil.which("nginx") else [])
     out = tmp_path / "report.md"
     argv = [
         sys.executable,
         str(RUN),
         "--quick",
         "--servers",
-        "artgw",
+        ",".join(servers),
         "--artgw-bin",
         str(artgw),
         "--big-mib",
@@ -60,8 +63,9 @@ def test_quick_benchmark_artgw_alone_verifies_every_workload(tmp_path: Path) -> 
     assert raw["skipped"] == []
     verification = raw["verification"]
     for name in (*LOCAL_WORKLOADS, "idle_after_load"):
-        assert verification[name]["artgw"].startswith("passed"), (name, verification[name])
-        assert raw["values"][name]["artgw"], f"{name} recorded no round"
+        for server in servers:
+            assert verification[name][server].startswith("passed"), (name, verification[name])
+            assert raw["values"][name][server], f"{name} recorded no round on {server}"
 
     report = out.read_text()
     assert "## Verification" in report
@@ -70,3 +74,6 @@ def test_quick_benchmark_artgw_alone_verifies_every_workload(tmp_path: Path) -> 
         assert rows, f"{name} missing from the report"
         assert any("passed (1/1 rounds)" in ln for ln in rows), f"{name} not verified in report"
     assert "FAILED" not in report
+    if len(servers) > 1:
+        assert "## artgw against each peer" in report
+        assert any(ln.startswith("| get_small | req/s") for ln in report.splitlines())
