@@ -6,6 +6,7 @@ import click
 
 from cli.gc import gc
 from cli.options import build_settings, setting_options
+from cli.users import users
 from gateway.meta import artgw_version
 
 
@@ -19,6 +20,8 @@ def main() -> None:
 @setting_options
 def serve(**values: Any) -> None:
     """Serve the artifacts REST API (and tracking, unless --artifacts-only)."""
+    import ssl
+
     from backends import DestinationError
     from cli.serve import serve as run
     from tracking.errors import StoreError
@@ -29,14 +32,17 @@ def serve(**values: Any) -> None:
         raise click.UsageError(str(exc)) from exc
     try:
         run(settings)
-    except (DestinationError, StoreError) as exc:
+    except (DestinationError, StoreError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except ssl.SSLError as exc:
+        raise click.ClickException(f"cannot use --certfile/--keyfile/--ca-certs: {exc}") from exc
     except OSError as exc:
         where = values["artifacts_destination"]
         raise click.ClickException(f"cannot use the artifacts destination {where}: {exc}") from exc
 
 
 main.add_command(gc)
+main.add_command(users)
 
 if __name__ == "__main__":
     main()

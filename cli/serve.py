@@ -15,6 +15,7 @@ from gateway.access_log import AccessLogger
 from gateway.app import make_app
 from gateway.settings import Settings
 from gateway.signing import new_secret
+from gateway.tls import server_context
 
 SHUTDOWN_GRACE = 3.0
 """Seconds in-flight requests get on SIGTERM before they are cancelled (leaving no upload)."""
@@ -63,6 +64,7 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
         print=None,
         loop=new_loop(),
         handler_cancellation=True,
+        ssl_context=server_context(settings),
     )
 
 
@@ -75,13 +77,25 @@ async def check_destination(settings: Settings) -> None:
     await backend.close()
 
 
+def check_security(settings: Settings) -> None:
+    """The certificate and the users file are read once here, so that a mistake stops the
+    server with one message instead of failing every worker."""
+    server_context(settings)
+    if settings.auth_file:
+        from gateway.auth import check_file
+
+        check_file(settings.auth_file)
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    check_security(settings)
     if not settings.secret:  # one key for all the workers forked below
         settings = settings.replace(secret=new_secret())
     asyncio.run(check_destination(settings))
+    scheme = "https" if settings.certfile else "http"
     print(
-        f"artgw serving on http://{settings.host}:{settings.port} "
+        f"artgw serving on {scheme}://{settings.host}:{settings.port} "
         f"({settings.workers} worker{'s' if settings.workers > 1 else ''}), "
         f"artifacts in {settings.artifacts_destination}",
         flush=True,
@@ -93,7 +107,8 @@ def serve(settings: Settings) -> None:
 
 
 class Supervisor:
-    """Forks the workers, restarts one that dies, and stops them all on SIGINT/SIGTERM."""
+    """Forks the workers, restarts one that dies, stops them all on SIGINT/SIGTERM, and passes
+    SIGHUP on to them (each reloads its users file)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -103,6 +118,7 @@ class Supervisor:
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._forward)
         for _ in range(self.settings.workers):
             self._spawn()
         while self.children:
@@ -120,6 +136,7 @@ class Supervisor:
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the worker's loop handles it
             code = 0
             try:
                 run_worker(self.settings, reuse_port=True)
@@ -147,5 +164,12 @@ class Supervisor:
         for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                self.children.discard(pid)
+
+    def _forward(self, signum: int, frame: object) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signum)
             except ProcessLookupError:
                 self.children.discard(pid)

@@ -5,16 +5,20 @@
 starts, in this order, a throwaway PostgreSQL cluster (compose/pg.py), a SeaweedFS cluster with
 its S3 gateway (compose/seaweed.py) and a bucket in it, two `artgw serve --artifacts-only`
 gateways on that bucket, nginx load-balancing them with compose/nginx.conf (compose/nginx.py),
-and the tracking service on PostgreSQL whose default artifact root is nginx. It prints the URLs
-and waits; Ctrl-C (or SIGTERM) stops everything it started, newest first, each by its recorded PID
-(SIGTERM, SIGKILL after 20 s), and prints how many requests each gateway served.
+and the tracking service on PostgreSQL whose default artifact root is nginx. Every artgw runs
+with --auth-file: a users file with one user "twin" and a random password, which it prints (the
+client settings are `Twin.client_env`). It prints the URLs and waits; Ctrl-C (or SIGTERM) stops
+everything it started, newest first, each by its recorded PID (SIGTERM, SIGKILL after 20 s), and
+prints how many requests each gateway served.
 """
 
 import argparse
 import os
 import re
+import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from collections import Counter
@@ -51,6 +55,8 @@ class Twin(Service):
     nginx: Proc | None = None
     tracking: Proc | None = None
     ports: dict[str, int] = field(default_factory=dict)
+    user: str = "twin"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -67,6 +73,7 @@ class Twin(Service):
         )
         self.seaweed.start()
         self.seaweed.make_bucket(self.bucket)
+        self._write_users_file()
         for i, port in enumerate(ports[2:], 1):
             self.gateways.append(self._gateway(i, port))
             self.gateways[-1].start()
@@ -109,7 +116,36 @@ class Twin(Service):
     def rundir(self) -> Path:
         return self.root / "run"
 
+    @property
+    def users_file(self) -> Path:
+        return self.root / "users.toml"
+
+    def _write_users_file(self) -> None:
+        """The real `artgw users add`, then a grant of everything to that user."""
+        subprocess.run(
+            [*artgw_command(), "users", "add", self.user, "--password-stdin"],
+            input=self.password + "\n",
+            env={**os.environ, "ARTGW_AUTH_FILE": str(self.users_file)},
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        grant = f'\n[[grants]]\nto = ["user:{self.user}"]\npermission = "admin"\nall = true\n'
+        with open(self.users_file, "a") as users:
+            users.write(grant)
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What an mlflow client needs: the tracking URI and the twin user's credentials."""
+        return {
+            "MLFLOW_TRACKING_URI": self.tracking_url,
+            "MLFLOW_TRACKING_USERNAME": self.user,
+            "MLFLOW_TRACKING_PASSWORD": self.password,
+        }
+
     def _artgw(self, name: str, port: int, args: list[str], env: dict[str, str]) -> Proc:
+        args = [*args, "--auth-file", str(self.users_file)]
         argv = [*artgw_command(), "serve", "--host", HOST, "--port", str(port), *args]
         cwd = self.root / name
         cwd.mkdir(parents=True, exist_ok=True)
@@ -151,6 +187,8 @@ class Twin(Service):
         return "\n".join(
             [
                 f"tracking   {self.tracking_url}   (MLFLOW_TRACKING_URI)",
+                f"user       {self.user} / {self.password}   (MLFLOW_TRACKING_USERNAME / "
+                f"MLFLOW_TRACKING_PASSWORD; users file {self.users_file})",
                 f"artifacts  {self.nginx_url}   (nginx, default artifact root "
                 f"{self.nginx_url}{ARTIFACTS_PATH}/experiments)",
                 f"gateways   {gateways}",

@@ -7,14 +7,17 @@ import time
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from gateway.auth import USER
+
 
 class AccessLogger(AbstractAccessLogger):
-    """`[date] [pid] [DEBUG] METHOD path status bytes ms`."""
+    """`[date] [pid] [DEBUG] METHOD path status bytes ms`, then `user=NAME` when signed in."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, duration: float) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        user = request.get(USER)
         self.logger.debug(
-            "[%s] [%d] [DEBUG] %s %s %d %d %.1fms",
+            "[%s] [%d] [DEBUG] %s %s %d %d %.1fms%s",
             stamp,
             os.getpid(),
             request.method,
@@ -22,6 +25,7 @@ class AccessLogger(AbstractAccessLogger):
             response.status,
             response.body_length,
             duration * 1000,
+            f" user={user}" if user else "",
         )
 
     @property

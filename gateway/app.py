@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from backends.mounts import open_mounted
-from gateway import artifacts, meta, multipart, sweep
+from gateway import artifacts, auth, cors, meta, multipart, sweep
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
+from gateway.limits import upload_limit_middleware
 from gateway.settings import Settings
 from gateway.urls import API_PREFIXES
 from gateway.web import error_pages, landing
@@ -49,7 +50,17 @@ def make_app(settings: Settings) -> web.Application:
         install_artifacts_only(app)
     else:
         install_tracking(app, settings)
+    _install_checks(app, settings)
     return app
+
+
+def _install_checks(app: web.Application, settings: Settings) -> None:
+    """Inside the error middleware: the upload limit, then authentication and authorization;
+    outside it, CORS (so that refusals carry its headers too)."""
+    if settings.max_upload_size > 0:
+        app.middlewares.append(upload_limit_middleware(settings.max_upload_size))
+    auth.install(app, settings)
+    cors.install(app, settings.cors_origins)
 
 
 async def _backend_context(app: web.Application) -> AsyncIterator[None]:

@@ -197,8 +197,10 @@ async def _send_body(
     """Stream the bytes; past the headers, any failure can only cut the connection."""
     try:
         transport = request.transport
-        if opened.fileobj is not None and length >= SENDFILE_MIN and transport is not None:
-            await sendfile(transport, opened.fileobj, offset, length)
+        plain = transport is not None and transport.get_extra_info("sslcontext") is None
+        if opened.fileobj is not None and length >= SENDFILE_MIN and plain:
+            assert transport is not None
+            await sendfile(transport, opened.fileobj, offset, length)  # TLS needs the bytes
             return
         async for chunk in opened.chunks(offset, length):
             await response.write(chunk)

@@ -108,6 +108,27 @@ class Settings:
         "Key that signs part and download URLs; give every worker and replica the same one "
         "(best as ARTGW_SECRET). Unset: a random key per start, fine for one machine.",
     )
+    auth_file: str = setting(
+        "",
+        "Users file (TOML): users, password and token hashes, groups, grants, OIDC. Every route "
+        "then needs a permission; empty: no authentication. Reloaded on change and on SIGHUP.",
+    )
+    read_only: bool = setting(False, "Refuse every write and delete, to everyone (403).")
+    certfile: str = setting("", "Serve HTTPS with this certificate chain (PEM).")
+    keyfile: str = setting("", "The private key of --certfile (PEM), if not inside it.")
+    ca_certs: str = setting(
+        "", "With --certfile: require client certificates signed by these CAs (PEM)."
+    )
+    max_upload_size: int = setting(
+        0,
+        "Largest request body in bytes (0: no limit): a larger one is answered 413 before it is "
+        "read; a body of undeclared length gets 411.",
+    )
+    cors_origins: str = setting(
+        "",
+        "Comma-separated origins whose pages may call the API (CORS), with credentials; * lets "
+        "any origin call it without credentials. Empty: CORS off.",
+    )
     storage_options: dict[str, Any] = field(default_factory=dict)
     """Built by the CLI from the --storage-option and --storage-options-file inputs."""
     mounts: tuple[Mount, ...] = ()

@@ -27,12 +27,24 @@ def artgw_command() -> list[str]:
 class ArtgwProcess:
     """`artgw serve ...` in `cwd`; `url` is its base URL once `start()` returned."""
 
-    def __init__(self, *args: str, cwd: Path, port: int | None = None, env: dict | None = None):
+    def __init__(
+        self,
+        *args: str,
+        cwd: Path,
+        port: int | None = None,
+        env: dict | None = None,
+        verify: str | None = None,
+        cert: str | None = None,
+    ):
+        """`verify`: the CA file of a server started with --certfile (its URL is then https);
+        `cert`: a client certificate with its key, for one started with --ca-certs."""
         self.port = port or free_port()
         self.args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.verify = verify
+        self.cert = cert
+        self.url = f"{'https' if verify else 'http'}://127.0.0.1:{self.port}"
         self.log_path = cwd / f"artgw-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -51,7 +63,10 @@ class ArtgwProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"artgw exited early:\n{self.log()}")
             try:
-                if requests.get(self.url + "/health", timeout=1).status_code == 200:
+                health = requests.get(
+                    self.url + "/health", timeout=1, verify=self.verify or True, cert=self.cert
+                )
+                if health.status_code == 200:
                     return
             except requests.ConnectionError:
                 pass

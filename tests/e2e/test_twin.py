@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from mlflow import MlflowClient
 
 from compose.example import FILES, run_example
@@ -65,7 +66,8 @@ def say(config: pytest.Config, text: str) -> None:
 @pytest.fixture
 def client_env(twin: Twin, monkeypatch: pytest.MonkeyPatch) -> None:
     """The mlflow client on the twin; no client-side retries, so every failure shows."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", twin.tracking_url)
+    for name, value in twin.client_env.items():  # the tracking URI and the twin's user
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -131,6 +133,10 @@ def test_the_seed_example_through_the_twin(twin: Twin, client_env: None, tmp_pat
     assert "POST /api/2.0/mlflow/runs/create" in tracking_log
     assert " /api/2.0/mlflow-artifacts/" not in tracking_log  # the tracking service only tracks
     assert all(sum(counts.values()) > 0 for counts in twin.request_counts().values())
+    listing = f"{twin.nginx_url}{ARTIFACTS_PATH}?path={prefix}"
+    assert requests.get(listing, timeout=10).status_code == 401  # through nginx, auth is on
+    signed_in = requests.get(listing, auth=(twin.user, twin.password), timeout=10)
+    assert signed_in.status_code == 200 and signed_in.json()["files"]
 
 
 def test_no_byte_is_lost_when_a_gateway_and_a_volume_server_crash(

@@ -142,3 +142,21 @@ def test_the_twin_runs_the_compose_nginx_conf(tmp_path: Path) -> None:
         timeout=30,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_every_artgw_service_runs_with_the_users_file(config: dict[str, Any]) -> None:
+    from gateway.auth.hashing import verify_password
+    from gateway.auth.users_file import load
+
+    services = config["services"]
+    for name in ("artifacts-gateway", "tracking"):
+        service = services[name]
+        assert option(service["command"], "--auth-file") == "/etc/artgw/users.toml"
+        mounts = service["volumes"]
+        assert any(
+            str(m).startswith(f"{COMPOSE / 'users.toml'}:/etc/artgw/users.toml") for m in mounts
+        )
+    client = services["client"]["environment"]
+    user = load(COMPOSE / "users.toml").users[client["MLFLOW_TRACKING_USERNAME"]]
+    assert verify_password(user.password or "", client["MLFLOW_TRACKING_PASSWORD"])
+    assert "auth" in (COMPOSE / "Dockerfile").read_text().split("'.[")[1].split("]")[0]

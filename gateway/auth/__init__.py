@@ -1,0 +1,47 @@
+"""Authentication and authorization: the users file, and the middleware that checks every route.
+
+`install(app, settings)` adds the middleware when `--auth-file` or `--read-only` is given; without
+either the server is open, as before. The users file needs the `auth` extra
+(`pip install 'artgw[auth]'`): it is imported only then.
+"""
+
+import functools
+
+from aiohttp import web
+
+from gateway.settings import Settings
+
+USER = web.RequestKey("user", str)
+"""The request key holding the signed-in user's name (the access log prints it)."""
+MISSING_EXTRA = "--auth-file needs the auth extra: pip install 'artgw[auth]'"
+
+
+def install(app: web.Application, settings: Settings) -> None:
+    if not (settings.auth_file or settings.read_only):
+        return
+    from gateway.auth.middleware import auth_middleware
+
+    state = None
+    if settings.auth_file:
+        state = _state(settings.auth_file)
+        from gateway.auth.reload import auth_context
+
+        app.cleanup_ctx.append(functools.partial(auth_context, state=state))
+    app.middlewares.append(auth_middleware(state, settings.read_only))
+
+
+def _state(path: str):  # type: ignore[no-untyped-def]
+    try:
+        from gateway.auth.reload import AuthState
+    except ImportError as exc:
+        raise ValueError(MISSING_EXTRA) from exc
+    return AuthState(path)
+
+
+def check_file(path: str) -> None:
+    """Load the users file once (blocking), raising ValueError with the reason when unusable."""
+    try:
+        from gateway.auth.reload import check_file as check
+    except ImportError as exc:
+        raise ValueError(MISSING_EXTRA) from exc
+    check(path)
