@@ -162,6 +162,10 @@ ARTIFACTS: dict[tuple[str, str], Rule] = {
     ("POST", "mpu/complete/{}"): Rule(WRITE, t.mpu_path("complete")),
     ("POST", "mpu/abort/{}"): Rule(WRITE, t.mpu_path("abort")),
     ("GET", "presigned/{}"): Rule(READ, t.presigned_path),
+    # Gateway part uploads and signed downloads (gateway/multipart.py) carry no credentials: their
+    # signed, path-bound, expiring token is the permission, checked by the handler.
+    ("PUT", "mpu/part/{}"): OPEN,
+    ("GET", "signed/{}"): OPEN,
 }
 
 OTHERS: dict[tuple[str, str], Rule] = {

@@ -12,10 +12,11 @@ from typing import Any
 from aiohttp import web
 
 from backends import confine
-from gateway.artifacts import ARTIFACTS_MARKER, directory_path, url_tail
 from gateway.auth import permissions as kinds
 from gateway.auth.permissions import ANY, EVERYTHING, Target
-from gateway.presign import json_body, upload_target
+from gateway.presign import upload_target
+from gateway.request_parts import json_object
+from gateway.urls import ARTIFACTS_MARKER, PRESIGNED_MARKER, directory_path, url_tail
 from tracking.uris import destination_path
 
 TargetsOf = Callable[[web.Request], Awaitable[list[Target]]]
@@ -147,10 +148,15 @@ def mpu_path(action: str) -> TargetsOf:
     `path` basename, computed by the handler's own function."""
 
     async def find(request: web.Request) -> list[Target]:
-        return [Target(kinds.ARTIFACT, upload_target(request, action, await json_body(request)))]
+        return [
+            Target(
+                kinds.ARTIFACT,
+                upload_target(request, action, await json_object(request, typed=True)),
+            )
+        ]
 
     return find
 
 
 async def presigned_path(request: web.Request) -> list[Target]:
-    return [Target(kinds.ARTIFACT, confine(url_tail(request, "/mlflow-artifacts/presigned/")))]
+    return [Target(kinds.ARTIFACT, confine(url_tail(request, PRESIGNED_MARKER)))]

@@ -38,6 +38,13 @@ def test_every_route_is_classified(tmp_path: Path, artifacts_only: bool) -> None
 
 
 def test_open_routes_are_exactly_the_service_ones(tmp_path: Path) -> None:
+    """Besides the service routes, only the token routes of gateway part uploads and signed
+    downloads: their signed, path-bound token is the permission (tests/gateway/test_signing.py)."""
+    tokens = {
+        f"{prefix}/mlflow-artifacts/{route}/{{path}}"
+        for prefix in ("/api/2.0", "/ajax-api/2.0")
+        for route in ("mpu/part", "signed")
+    }
     open_routes = {
         path
         for method, path in app_routes(tmp_path)
@@ -49,6 +56,7 @@ def test_open_routes_are_exactly_the_service_ones(tmp_path: Path) -> None:
         "/api/3.0/mlflow/server-info",
         "/ajax-api/3.0/mlflow/server-info",
         "/favicon.ico",
+        *tokens,
     }
 
 
