@@ -53,7 +53,7 @@ async def download(request: web.Request) -> web.StreamResponse:
         await opened.close()
 
 
-async def list_artifacts(request: web.Request) -> web.Response:
+async def list_artifacts(request: web.Request) -> web.StreamResponse:
     path = confine(directory_path(request.query.get("path", "")), allow_root=True)
     if "archive" in request.query:
         return await archive_response(request, backend_of(request), path, request.query["archive"])
@@ -99,7 +99,7 @@ def listing_pieces(entries: Sequence[Entry]) -> Iterator[bytes]:
             f'{{"path": {encode_string(name)}, "is_dir": true}}'
             if is_dir
             else f'{{"path": {encode_string(name)}, "is_dir": false, "file_size": {size}}}'
-            for name, is_dir, size, _ in entries[start : start + LISTING_PIECE]
+            for name, is_dir, size, *_ in entries[start : start + LISTING_PIECE]
         )
         yield f"{head}{files}".encode()
         head = ", "
