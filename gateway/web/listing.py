@@ -4,8 +4,10 @@ Sorting and filtering happen on the server over the whole directory, so they hol
 the page's script repeats them without a round trip when one page holds the whole directory.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
 
 from backends import Entry
 from gateway.errors import InvalidParameter
@@ -63,20 +65,34 @@ def _page_number(value: str | None) -> int:
     return int(value)
 
 
-def _name_key(entry: Entry) -> tuple[str, str]:
-    return entry.name.casefold(), entry.name
-
-
-_KEYS: dict[str, Callable[[Entry], tuple]] = {
-    "name": _name_key,
-    "size": lambda e: (e.size, *_name_key(e)),
-    "time": lambda e: (e.mtime if e.mtime is not None else float("-inf"), *_name_key(e)),
-}
+_NAME = itemgetter(0)
+_SIZE = itemgetter(2)
 
 
 def sort_entries(entries: Sequence[Entry], sort: str, descending: bool) -> list[Entry]:
-    ordered = sorted(entries, key=_KEYS[sort], reverse=descending)
-    return [e for e in ordered if e.is_dir] + [e for e in ordered if not e.is_dir]
+    """Directories first, each group by `sort`, ties by case-folded name, then by name.
+
+    Done as successive stable sorts with C-level keys (name, then case-folded name, then the
+    column), not one sort on a Python key tuple per entry: several times faster on 100,000
+    entries, and nearly linear on a listing that arrives sorted by name."""
+    ordered = sorted(entries, key=_NAME, reverse=descending)
+    ordered = _stable_by(ordered, [e.name.casefold() for e in ordered], descending)
+    if sort == "size":
+        ordered.sort(key=_SIZE, reverse=descending)
+    elif sort == "time":
+        times = [_NO_TIME if e.mtime is None else e.mtime for e in ordered]
+        ordered = _stable_by(ordered, times, descending)
+    ordered.sort(key=_IS_DIR, reverse=True)  # stable, reverse included: folders first
+    return ordered
+
+
+_IS_DIR = itemgetter(1)
+_NO_TIME = float("-inf")
+
+
+def _stable_by(items: list[Entry], keys: list[Any], descending: bool) -> list[Entry]:
+    order = sorted(range(len(items)), key=keys.__getitem__, reverse=descending)
+    return [items[i] for i in order]
 
 
 def filter_entries(entries: Sequence[Entry], needle: str) -> list[Entry]:

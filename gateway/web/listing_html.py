@@ -5,7 +5,9 @@ All hrefs are relative to the listed directory (the page's `<base href>`), so th
 that mounts the gateway under a path prefix.
 """
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlencode
 
 from backends import Entry
@@ -149,7 +151,13 @@ def _row(entry: Entry, viewable: bool, show_time: bool) -> str:
 def _time_cell(mtime: float | None) -> str:
     if mtime is None:
         return '<td class="time">-</td>'
-    return f'<td class="time"><time datetime="{iso_time(mtime)}">{utc_time(mtime)}</time></td>'
+    return _second_cell(math.floor(mtime))
+
+
+@lru_cache(maxsize=4096)
+def _second_cell(second: int) -> str:
+    """Both formats show whole seconds, and files written together share them: cached."""
+    return f'<td class="time"><time datetime="{iso_time(second)}">{utc_time(second)}</time></td>'
 
 
 def _pager(view: ListingView) -> str:

@@ -77,3 +77,27 @@ def test_quick_benchmark_verifies_every_workload(tmp_path: Path) -> None:
     if len(servers) > 1:
         assert "## artgw against each peer" in report
         assert any(ln.startswith("| get_small | req/s") for ln in report.splitlines())
+
+
+SCALE = REPO / "benchmarks" / "scale.py"
+
+
+@pytest.mark.timeout(600)
+def test_quick_scale_curves_verify_every_point(tmp_path: Path) -> None:
+    """benchmarks/scale.py --quick: every curve, every point verified; its tables and JSON."""
+    ensure_load_tools()
+    artgw = Path(sys.executable).with_name("artgw")
+    servers = ["artgw"] + (["nginx"] if shutil.which("nginx") else [])
+    out = tmp_path / "scale.md"
+    argv = [sys.executable, str(SCALE), "--quick", "--servers", ",".join(servers)]
+    argv += ["--artgw-bin", str(artgw), "--workdir", str(tmp_path / "work"), "--out", str(out)]
+    argv += ["--plots", str(tmp_path / "plots")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=500, cwd=REPO)
+    assert proc.returncode == 0, f"scale.py failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["failures"] == []
+    for curve in ("list_ms", "html_ms", "depth_req_s", "conns_req_s", "size_get_mib_s"):
+        per_server = raw["curves"][curve]["values"]
+        assert set(per_server) == set(servers), (curve, per_server.keys())
+        assert all(len(points) >= 2 for points in per_server.values()), (curve, per_server)
+    assert "## listing: median ms" in out.read_text()
