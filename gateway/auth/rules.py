@@ -167,6 +167,8 @@ ARTIFACTS: dict[tuple[str, str], Rule] = {
     ("PUT", "mpu/part/{}"): OPEN,
     ("GET", "signed/{}"): OPEN,
 }
+"""`mpu/part/` and `signed/` carry a token the gateway signed for one path: their authorization,
+re-checked against the rules in force when used (gateway/auth/tokens.py)."""
 
 OTHERS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): OPEN,
