@@ -24,6 +24,7 @@ from backends import confine
 from backends.streams import received_pieces
 from gateway import presign
 from gateway.artifacts import json_response
+from gateway.auth import tokens
 from gateway.download import file_response
 from gateway.errors import (
     ApiError,
@@ -86,16 +87,17 @@ def install(app: web.Application) -> None:
 
 def creator(request: web.Request) -> str | None:
     """Who creates an upload: recorded in its id, so that its parts carry that user's right to
-    write the path and nothing more. Authentication hook: artgw has no users yet (issue 14)."""
-    return None
+    write the path and nothing more."""
+    return tokens.creator(request)
 
 
-def may_use(request: web.Request, claims: dict[str, Any]) -> None:
-    """Authorization hook for a part or a signed download: the token's user (`claims["u"]`)
-    must still be allowed to write (read) the path. Nothing to check without users."""
+async def may_use(request: web.Request, claims: dict[str, Any], kind: str, path: str) -> None:
+    """A part or a signed download: the token's user (`claims["u"]`) must still be allowed to
+    write (read) the path under the rules in force."""
+    await tokens.may_use(request, claims.get("u"), kind == UPLOAD, path)
 
 
-def verified(
+async def verified(
     request: web.Request, token: object, kind: str, path: str, *, allow_expired: bool = False
 ) -> dict[str, Any]:
     """The claims of a token this gateway signed for `kind` on `path`, else 403."""
@@ -107,7 +109,7 @@ def verified(
         raise PermissionDenied(f"The {kind} token for '{path}' has expired") from None
     except TokenError as exc:
         raise PermissionDenied(f"The {kind} token is not valid for '{path}': {exc}") from None
-    may_use(request, claims)
+    await may_use(request, claims, kind, path)
     return claims
 
 
@@ -177,7 +179,7 @@ async def complete(request: web.Request) -> web.Response:
     path, body, presigned = await mpu_start(request, "complete")
     if presigned:
         return await presign.complete(request)
-    claims = verified(request, body.get("upload_id"), UPLOAD, path)
+    claims = await verified(request, body.get("upload_id"), UPLOAD, path)
     parts = listed_parts(body, claims["n"])
     try:
         await backend_of(request).finish_parts(path, claims["s"], parts)
@@ -190,7 +192,7 @@ async def abort(request: web.Request) -> web.Response:
     path, body, presigned = await mpu_start(request, "abort")
     if presigned:
         return await presign.abort(request)
-    claims = verified(request, body.get("upload_id"), UPLOAD, path, allow_expired=True)
+    claims = await verified(request, body.get("upload_id"), UPLOAD, path, allow_expired=True)
     await backend_of(request).discard_parts(path, claims["s"])
     return json_response({})
 
@@ -221,7 +223,7 @@ async def put_part(request: web.Request) -> web.Response:
     path = confine(url_tail(request, PART_MARKER))
     if not uploads_enabled(request.app, path):
         raise NotImplementedByStore(presign.NO_MPU)
-    claims = verified(request, request.query.get("upload_id"), UPLOAD, path)
+    claims = await verified(request, request.query.get("upload_id"), UPLOAD, path)
     number = part_number(request.query.get("part_number"), claims["n"])
     limit = request.app[SETTINGS].max_part_size
     if (request.content_length or 0) > limit:
@@ -255,7 +257,7 @@ async def presigned(request: web.Request) -> web.Response:
 async def signed_download(request: web.Request) -> web.StreamResponse:
     """The file, or the Range asked for, read from the store as asked (nothing staged)."""
     path = confine(url_tail(request, SIGNED_MARKER))
-    verified(request, request.query.get("token"), DOWNLOAD, path)
+    await verified(request, request.query.get("token"), DOWNLOAD, path)
     opened = await backend_of(request).open(path)
     try:
         return await file_response(request, opened, path.rpartition("/")[2])

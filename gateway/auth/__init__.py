@@ -13,6 +13,10 @@ from gateway.settings import Settings
 
 USER = web.RequestKey("user", str)
 """The request key holding the signed-in user's name (the access log prints it)."""
+PRINCIPAL = web.RequestKey("principal", object)
+"""Who sent the request (`gateway.auth.policy.Principal`), once authenticated."""
+AUTH_STATE = web.AppKey("auth_state", object)
+"""The app's `gateway.auth.reload.AuthState`, when it runs with --auth-file."""
 MISSING_EXTRA = "--auth-file needs the auth extra: pip install 'artgw[auth]'"
 
 
@@ -27,6 +31,7 @@ def install(app: web.Application, settings: Settings) -> None:
         from gateway.auth.reload import auth_context
 
         app.cleanup_ctx.append(functools.partial(auth_context, state=state))
+        app[AUTH_STATE] = state
     app.middlewares.append(auth_middleware(state, settings.read_only))
 
 

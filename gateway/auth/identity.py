@@ -126,7 +126,7 @@ class Authenticator:
             return None
         name, groups = found
         user = self.policy.users.get(name)
-        return principal(name, (*groups, *(user.groups if user else ())))
+        return principal(name, (*groups, *(user.groups if user else ())), via="oidc")
 
 
 def _basic_pair(value: str) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.auth import USER
+from gateway.auth import PRINCIPAL, USER
 from gateway.auth.checker import Checker
 from gateway.auth.failures import Throttled, Unauthenticated
 from gateway.auth.permissions import Permission, Target
@@ -85,6 +85,7 @@ async def _checked(
         return busy
     except Unauthenticated as exc:
         return challenge(request, str(exc))
+    request[PRINCIPAL] = who
     if who.name is not None:
         request[USER] = who.name
     checker = Checker(authenticator.policy, request.app.get(STORE), authenticator.lookups)

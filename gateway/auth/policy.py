@@ -21,6 +21,8 @@ class Principal:
 
     name: str | None
     subjects: frozenset[str]
+    via: str = "file"
+    """"file" (a password or token of the users file) or "oidc" (a JWT)."""
 
     @property
     def shown(self) -> str:
@@ -30,9 +32,9 @@ class Principal:
 ANONYMOUS_PRINCIPAL = Principal(None, frozenset({ANONYMOUS}))
 
 
-def principal(name: str, groups: tuple[str, ...] | list[str] = ()) -> Principal:
+def principal(name: str, groups: tuple[str, ...] | list[str] = (), via: str = "file") -> Principal:
     subjects = {ANONYMOUS, AUTHENTICATED, f"user:{name}", *(f"group:{g}" for g in groups)}
-    return Principal(name, frozenset(subjects))
+    return Principal(name, frozenset(subjects), via)
 
 
 @dataclass(frozen=True)

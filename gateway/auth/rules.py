@@ -163,7 +163,8 @@ ARTIFACTS: dict[tuple[str, str], Rule] = {
     ("POST", "mpu/abort/{}"): Rule(WRITE, t.mpu_path("abort")),
     ("GET", "presigned/{}"): Rule(READ, t.presigned_path),
     # Gateway part uploads and signed downloads (gateway/multipart.py) carry no credentials: their
-    # signed, path-bound, expiring token is the permission, checked by the handler.
+    # signed, path-bound, expiring token is the permission, checked by the handler, which also
+    # re-checks its creator against the rules in force (gateway/auth/tokens.py).
     ("PUT", "mpu/part/{}"): OPEN,
     ("GET", "signed/{}"): OPEN,
 }
