@@ -109,7 +109,7 @@ def listing_pieces(entries: Sequence[Entry]) -> Iterator[bytes]:
             f'{{"path": {encode_string(name)}, "is_dir": true}}'
             if is_dir
             else f'{{"path": {encode_string(name)}, "is_dir": false, "file_size": {size}}}'
-            for name, is_dir, size, _ in entries[start : start + LISTING_PIECE]
+            for name, is_dir, size, *_ in entries[start : start + LISTING_PIECE]
         )
         yield f"{head}{files}".encode()
         head = ", "
