@@ -141,3 +141,29 @@ async def test_a_memory_store_verifies_too(make_gateway: GatewayFactory) -> None
     good = {"Content-Digest": content_digest(BIG)}
     assert (await put(client, "r/a.bin", BIG, good)).status == 200
     assert fsspec.filesystem("memory").cat_file(f"{root}/r/a.bin") == BIG
+
+
+async def test_each_part_of_a_multipart_upload_is_verified(
+    gateway: TestClient, store: StoreView
+) -> None:
+    """Gateway part uploads (mpu/part): a part with a wrong digest is refused and not kept, the
+    client sends it again, and the whole file is exactly the good parts."""
+    parts = [os.urandom(5 << 20), os.urandom(1000)]
+    create = "/api/2.0/mlflow-artifacts/mpu/create/r"
+    created = await (await gateway.post(create, json={"path": "m.bin", "num_parts": 2})).json()
+    urls = [c["url"] for c in created["credentials"]]
+    bad = {"Content-Digest": content_digest(b"not this part")}
+    async with gateway.session.put(urls[0], data=chunks(parts[0]), headers=bad) as response:
+        assert response.status == 400
+        assert (await response.json())["error_code"] == "BAD_DIGEST"
+    etags = []
+    for url, data in zip(urls, parts, strict=True):
+        headers = {"Content-MD5": b64(hashlib.md5(data).digest())}
+        async with gateway.session.put(url, data=chunks(data), headers=headers) as response:
+            assert response.status == 200, await response.text()
+            etags.append(response.headers["ETag"])
+    listed = [{"part_number": n + 1, "etag": etag} for n, etag in enumerate(etags)]
+    body = {"path": "m.bin", "upload_id": created["upload_id"], "parts": listed}
+    complete = "/api/2.0/mlflow-artifacts/mpu/complete/r"
+    assert (await gateway.post(complete, json=body)).status == 200
+    assert await store.get("r/m.bin") == b"".join(parts)
