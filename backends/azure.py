@@ -26,11 +26,11 @@ from typing import Any
 import adlfs  # noqa: F401 - an uninstalled provider fails here, with the install hint
 from azure.core import MatchConditions
 from azure.core import exceptions as az
-from azure.storage.blob import BlobBlock
+from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
 from backends.base import Stat
-from backends.fsspec_store import translated
+from backends.fsspec_store import DIGEST_METADATA, translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
     PARTS_IN_FLIGHT,
@@ -119,17 +119,19 @@ class AzureBackend(ObjectStoreBackend):
                 break
         return keys
 
-    async def put_small(self, key: str, data: bytes) -> None:
+    async def put_small(self, key: str, data: bytes, digests: str | None = None) -> None:
         if len(data) > SINGLE_PUT_LIMIT:
-            upload = AzureUpload(self.container, key)
+            upload = AzureUpload(self.container, key, digests)
             await upload.part(data, last=True)
             await upload.commit()
             return
         blob = self.container.get_blob_client(key)
-        await blob.upload_blob(io.BytesIO(data), length=len(data), overwrite=True)
+        await blob.upload_blob(
+            io.BytesIO(data), length=len(data), overwrite=True, **_properties(digests)
+        )
 
-    async def begin_upload(self, key: str) -> PartUpload:
-        return AzureUpload(self.container, key)
+    async def begin_upload(self, key: str, digests: str | None = None) -> PartUpload:
+        return AzureUpload(self.container, key, digests)
 
     async def read_stream(
         self, key: str, offset: int, length: int, stat: Stat
@@ -224,10 +226,11 @@ class AzureUpload(PartUpload):
 
     concurrency = PARTS_IN_FLIGHT
 
-    def __init__(self, container: ContainerClient, key: str) -> None:
+    def __init__(self, container: ContainerClient, key: str, digests: str | None = None) -> None:
         self.blob = container.get_blob_client(key)
         self.tag = secrets.token_hex(8)
         self.blocks: list[BlobBlock] = []
+        self.digests = digests
 
     async def part(self, data: bytes, last: bool) -> None:
         block_id = base64.b64encode(f"{self.tag}-{len(self.blocks):06d}".encode()).decode()
@@ -235,10 +238,23 @@ class AzureUpload(PartUpload):
         await self.blob.stage_block(block_id, io.BytesIO(data), length=len(data))
 
     async def commit(self) -> None:
-        await self.blob.commit_block_list(self.blocks)
+        await self.blob.commit_block_list(self.blocks, **_properties(self.digests))
 
     async def abort(self) -> None:
         """Nothing to do: uncommitted blocks are invisible and expire within 7 days."""
+
+
+def _properties(digests: str | None) -> dict[str, Any]:
+    """The blob's metadata (artgw's digest field) and its Content-MD5 property, if an MD5."""
+    if not digests:
+        return {}
+    properties: dict[str, Any] = {"metadata": {DIGEST_METADATA.replace("-", "_"): digests}}
+    for member in digests.split(","):
+        name, _, value = member.strip().partition("=")
+        if name == "md5":
+            md5 = bytearray(base64.b64decode(value.strip(":")))
+            properties["content_settings"] = ContentSettings(content_md5=md5)
+    return properties
 
 
 def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> AzureBackend:

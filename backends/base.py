@@ -30,6 +30,9 @@ class Stat:
     mtime: float | None = None
     etag: str | None = None
     """An opaque validator for the current content (without quotes), if the store has one."""
+    digests: str | None = None
+    """The content's digests as an RFC 9530 field value (`sha-256=:<base64>:, md5=:...:`), when
+    the store keeps them (given with `write`, or computed by the store itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +122,15 @@ class Backend(ABC):
         """Open a file for reading; IsADirectoryError for a directory."""
 
     @abstractmethod
-    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+    async def write(
+        self, path: str, body: AsyncIterable[bytes], digests: str | None = None
+    ) -> None:
         """Store the stream at `path`, visible only once complete, replacing any old file.
 
-        If the stream fails or is cancelled, nothing is left behind and the old file stays.
+        If the stream fails or is cancelled, nothing is left behind and the old file stays: this
+        is also the verify-before-commit hook, since a checking body raises instead of ending.
+        `digests` (an RFC 9530 field value the caller verifies that way) is kept with the object
+        where the store can, and comes back as `Stat.digests`.
         """
 
     @abstractmethod

@@ -5,6 +5,7 @@ deletes) override the relevant method in their own module.
 """
 
 import asyncio
+import base64
 import contextlib
 import errno
 import posixpath
@@ -87,7 +88,10 @@ class FsspecBackend(StagedParts):
             raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
         return RangedFile(self, path, info)
 
-    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+    async def write(
+        self, path: str, body: AsyncIterable[bytes], digests: str | None = None
+    ) -> None:
+        """A generic filesystem keeps no metadata: `digests` are checked (by the body) only."""
         target = self.full(path)
         await self._refuse_directory(path)
         temp = posixpath.join(posixpath.dirname(target), UPLOAD_PREFIX + secrets.token_hex(8))
@@ -141,6 +145,7 @@ class FsspecBackend(StagedParts):
             is_dir=is_dir,
             mtime=_mtime(info),
             etag=_etag(info),
+            digests=None if is_dir else stored_digests(info),
         )
 
     def to_entry(self, name: str, info: dict[str, Any]) -> Entry:
@@ -240,6 +245,33 @@ def _mtime(info: dict[str, Any]) -> float | None:
             except ValueError:
                 continue
     return None
+
+
+DIGEST_METADATA = "artgw-digest"
+"""The user-metadata key the object stores keep an upload's digests under (Azure: artgw_digest)."""
+
+
+def stored_digests(info: dict[str, Any]) -> str | None:
+    """The RFC 9530 field value of what an fsspec info dict knows: artgw's own metadata, else
+    what the store computed itself (GCS md5Hash and crc32c, Azure Content-MD5)."""
+    metadata = info.get("metadata") or info.get("Metadata") or {}
+    if isinstance(metadata, dict):
+        for key in (DIGEST_METADATA, DIGEST_METADATA.replace("-", "_")):
+            if metadata.get(key):
+                return str(metadata[key])
+    native = []
+    md5 = info.get("md5Hash")
+    settings = info.get("content_settings")
+    azure_md5 = getattr(settings, "content_md5", None) or (
+        settings.get("content_md5") if isinstance(settings, dict) else None
+    )
+    if md5:
+        native.append(f"md5=:{md5}:")
+    elif azure_md5:
+        native.append(f"md5=:{base64.b64encode(bytes(azure_md5)).decode()}:")
+    if info.get("crc32c"):
+        native.append(f"crc32c=:{info['crc32c']}:")
+    return ", ".join(native) or None
 
 
 def _etag(info: dict[str, Any]) -> str | None:

@@ -25,7 +25,7 @@ from gcsfs.retry import HttpError, validate_response
 from google.auth import exceptions as google_auth
 
 from backends.base import Stat
-from backends.fsspec_store import translated
+from backends.fsspec_store import DIGEST_METADATA, translated
 from backends.objstore import CONNECT_TIMEOUT, READ_CHUNK, READ_TIMEOUT, ObjectStoreBackend
 from backends.objstore import PartUpload as PartUploadBase
 
@@ -104,15 +104,21 @@ class GcsBackend(ObjectStoreBackend):
         with contextlib.suppress(FileNotFoundError):
             await self.fs._call("DELETE", "b/{}/o/{}", self.bucket, key)  # type: ignore[union-attr]
 
-    async def put_small(self, key: str, data: bytes) -> None:
+    async def put_small(self, key: str, data: bytes, digests: str | None = None) -> None:
+        """A media upload carries no metadata: with digests, a one-chunk resumable upload."""
+        if digests:
+            upload = await self.begin_upload(key, digests)
+            await upload.part(data, last=True)
+            return
         fs: Any = self.fs
         location = f"{fs._location}/upload/storage/v1/b/{quote(self.bucket)}/o"
         params = {"uploadType": "media", "name": key}
         headers = {"Content-Type": "application/octet-stream"}
         await self.request("POST", location, params=params, headers=headers, data=io.BytesIO(data))
 
-    async def begin_upload(self, key: str) -> PartUploadBase:
-        location = await initiate_upload(self.fs, self.bucket, key)
+    async def begin_upload(self, key: str, digests: str | None = None) -> PartUploadBase:
+        metadata = {DIGEST_METADATA: digests} if digests else None
+        location = await initiate_upload(self.fs, self.bucket, key, metadata=metadata)
         return GcsUpload(self, location)
 
     async def read_stream(

@@ -6,6 +6,7 @@ elsewhere inside it, but nothing is ever read, written or deleted through a link
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import itertools
 import operator
@@ -106,7 +107,8 @@ class LocalBackend(StagedParts):
         with _named(path):
             fd = self._open_beneath_or_resolve(path, os.O_PATH)
             try:
-                return _to_stat(os.fstat(fd))
+                info = _to_stat(os.fstat(fd))
+                return info if info.is_dir else _with_digests(info, f"/proc/self/fd/{fd}")
             finally:
                 os.close(fd)
 
@@ -161,7 +163,7 @@ class LocalBackend(StagedParts):
                 if not stat_mod.S_ISREG(st.st_mode):  # a device or a FIFO: not on the loop
                     fileobj.close()
                     return None
-                info = _to_stat(st)
+                info = _with_digests(_to_stat(st), fd)
                 head = read_cached(fd, info.size) if info.size <= SMALL_FILE else None
             except BaseException:
                 fileobj.close()
@@ -173,6 +175,8 @@ class LocalBackend(StagedParts):
             fileobj = self._open_confined(path)
             try:
                 info = _to_stat(os.fstat(fileobj.fileno()))
+                if not info.is_dir:
+                    info = _with_digests(info, fileobj.fileno())
                 if info.is_dir:
                     raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
                 head = fileobj.read(info.size) if info.size <= SMALL_FILE else None
@@ -204,31 +208,38 @@ class LocalBackend(StagedParts):
         if not opened.startswith(self.root + os.sep) and opened != self.root:
             raise PermissionError(errno.EACCES, "Path leads outside the destination", path)
 
-    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+    async def write(
+        self, path: str, body: AsyncIterable[bytes], digests: str | None = None
+    ) -> None:
+        """`digests` go into the temp file's `user.artgw.digest` xattr before the rename, so the
+        file and its digests appear together (a filesystem without user xattrs keeps none)."""
         blocks = aiter(batches(body, WRITE_BUFFER))
         first: list[bytes] = await anext(blocks, [])
         second = await anext(blocks, None) if first else None
         if second is None:  # the whole body fits one block: one thread hop does everything
-            await asyncio.to_thread(self._write_small, path, first)
+            await asyncio.to_thread(self._write_small, path, first, digests)
             return
-        upload = await asyncio.to_thread(self._begin_upload, path, check_folder=True)
+        upload = await asyncio.to_thread(self._begin_upload, path, True, digests)
         try:
             await asyncio.to_thread(_write_all, upload.fd, first)
             await asyncio.to_thread(_write_all, upload.fd, second)
             async for block in blocks:
                 await asyncio.to_thread(_write_all, upload.fd, block)
             await asyncio.to_thread(upload.commit, self.fsync)
-        except BaseException:
+        except Exception:  # the body failed (e.g. a digest that does not match): off the loop
+            await asyncio.to_thread(upload.discard)
+            raise
+        except BaseException:  # cancelled: no await may be skipped, so here, at once
             upload.discard()  # unlink of our own temp file: a quick metadata call
             raise
 
-    def _write_small(self, path: str, data: list[bytes]) -> None:
+    def _write_small(self, path: str, data: list[bytes], digests: str | None) -> None:
         if self._unnamed_writes:
-            self._write_unnamed(path, data)
+            self._write_unnamed(path, data, digests)
         else:
-            self._write_named(path, data)
+            self._write_named(path, data, digests)
 
-    def _write_unnamed(self, path: str, data: list[bytes]) -> None:
+    def _write_unnamed(self, path: str, data: list[bytes], digests: str | None) -> None:
         """Written as an unnamed file in its folder (O_TMPFILE), then linked under its name:
         one directory update instead of two (create a temp name, rename it), and a failure at
         any point leaves nothing, not even a temp file. A name already taken (a file being
@@ -239,6 +250,8 @@ class LocalBackend(StagedParts):
                 flags = os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC
                 fd = os.open(".", flags, self._umask_mode, dir_fd=folder_fd)
                 try:
+                    if digests:
+                        _store_digests(fd, digests)
                     _write_all(fd, data)
                     if self.fsync:
                         os.fsync(fd)
@@ -264,9 +277,9 @@ class LocalBackend(StagedParts):
                 os.unlink(temp, dir_fd=folder_fd)
             raise
 
-    def _write_named(self, path: str, data: list[bytes]) -> None:
+    def _write_named(self, path: str, data: list[bytes], digests: str | None) -> None:
         """A folder at the path is found by the final rename (EISDIR), not looked for first."""
-        upload = self._begin_upload(path, check_folder=False)
+        upload = self._begin_upload(path, False, digests)
         try:
             _write_all(upload.fd, data)
             upload.commit(self.fsync)
@@ -274,7 +287,7 @@ class LocalBackend(StagedParts):
             upload.discard()
             raise
 
-    def _begin_upload(self, path: str, *, check_folder: bool) -> "_Upload":
+    def _begin_upload(self, path: str, check_folder: bool, digests: str | None) -> "_Upload":
         folder_fd, name = self._open_parent(path)
         try:
             with _named(path):
@@ -286,7 +299,14 @@ class LocalBackend(StagedParts):
         except BaseException:
             os.close(folder_fd)
             raise
-        return _Upload(path, folder_fd, name, temp, fd)
+        upload = _Upload(path, folder_fd, name, temp, fd)
+        if digests:
+            try:
+                _store_digests(fd, digests)
+            except BaseException:
+                upload.discard()
+                raise
+        return upload
 
     def _open_parent(self, path: str) -> tuple[int, str]:
         """The folder that holds `path`, opened (O_PATH) below the root and made if missing, and
@@ -336,7 +356,7 @@ class LocalBackend(StagedParts):
 
     def _join_parts(self, path: str, sources: list[str]) -> None:
         """Copy the parts into a temp file beside the target, then rename it into place."""
-        upload = self._begin_upload(path, check_folder=True)
+        upload = self._begin_upload(path, True, None)
         try:
             for source in sources:
                 with _named(path), self._open_confined(source) as part:
@@ -392,6 +412,26 @@ class _named:
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, OSError) and exc.filename != self.path:
             raise type(exc)(exc.errno, exc.strerror, self.path) from None
+
+
+DIGEST_XATTR = "user.artgw.digest"
+
+
+def _store_digests(fd: int, digests: str) -> None:
+    try:
+        os.setxattr(fd, DIGEST_XATTR, digests.encode())
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+            raise
+
+
+def _with_digests(info: Stat, where: int | str) -> Stat:
+    """`info` with the digests kept in the file's xattr (by descriptor: no path resolution)."""
+    try:
+        value = os.getxattr(where, DIGEST_XATTR)
+    except OSError:  # none stored (ENODATA), or no xattrs on this filesystem
+        return info
+    return dataclasses.replace(info, digests=value.decode(errors="replace"))
 
 
 def _to_stat(st: os.stat_result) -> Stat:

@@ -113,10 +113,11 @@ class ObjectStoreBackend(FsspecBackend):
         """Delete these keys (at most `delete_batch` of them); a missing key is not an error."""
 
     @abstractmethod
-    async def put_small(self, key: str, data: bytes) -> None: ...
+    async def put_small(self, key: str, data: bytes, digests: str | None = None) -> None:
+        """One request; `digests` (an RFC 9530 field value) kept with the object."""
 
     @abstractmethod
-    async def begin_upload(self, key: str) -> PartUpload: ...
+    async def begin_upload(self, key: str, digests: str | None = None) -> PartUpload: ...
 
     @abstractmethod
     def read_stream(
@@ -186,16 +187,18 @@ class ObjectStoreBackend(FsspecBackend):
             raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
         return StreamedFile(self, path, info)
 
-    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
+    async def write(
+        self, path: str, body: AsyncIterable[bytes], digests: str | None = None
+    ) -> None:
         key = self.key(path)
         with translated(path):
             await self.check_target(path)
             blocks = flag_last(exact_blocks(body, part_size))
             first, last = await anext(blocks)
             if last:
-                await self.put_small(key, first)
+                await self.put_small(key, first, digests)
                 return
-            upload = await self.begin_upload(key)
+            upload = await self.begin_upload(key, digests)
             sending = asyncio.ensure_future(upload.part(first, False))
             del first  # the part's task holds it while it is sent, and no longer
             await _send_parts(upload, sending, blocks)

@@ -10,6 +10,7 @@ from aiohttp import web
 from backends import Entry, confine
 from backends.streams import received_pieces
 from gateway.archive import archive_response
+from gateway.digests import claimed_digests, field_value, listing_with_digests, verified
 from gateway.download import file_response
 from gateway.errors import InvalidParameter
 from gateway.request_parts import backend_of
@@ -23,7 +24,13 @@ async def upload(request: web.Request) -> web.Response:
     if raw == "" or raw.endswith("/"):
         raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
     path = confine(raw)
-    await backend_of(request).write(path, received_pieces(request.content))
+    claimed = claimed_digests(request.headers)
+    body = received_pieces(request.content)
+    if claimed:
+        checked = verified(body, claimed)
+        await backend_of(request).write(path, checked, digests=field_value(claimed))
+    else:
+        await backend_of(request).write(path, body)
     return json_response({})
 
 
@@ -63,6 +70,9 @@ async def list_artifacts(request: web.Request) -> web.StreamResponse:
         entries = await backend_of(request).list_dir(path)
     except (FileNotFoundError, NotADirectoryError):
         entries = []
+    if request.query.get("digests") in ("1", "true") and entries:
+        body = await listing_with_digests(backend_of(request), path, entries)
+        return web.Response(body=body, content_type="application/json")
     if len(entries) <= LISTING_PIECE:
         return web.Response(body=listing_json(entries), content_type="application/json")
     response = web.StreamResponse(headers={"Content-Type": "application/json"})

@@ -36,6 +36,8 @@ def validator_headers(info: Stat) -> dict[str, str]:
         headers["ETag"] = etag
     if info.mtime is not None:
         headers["Last-Modified"] = http_date(int(info.mtime))
+    if info.digests:
+        headers["Repr-Digest"] = info.digests  # RFC 9530: of the whole file, also on a 206
     return headers
 
 

@@ -41,6 +41,12 @@ class BadRequest(ApiError):
     error_code = "BAD_REQUEST"
 
 
+class BadDigest(ApiError):
+    """An upload's body does not match the digest its headers claim; nothing was stored."""
+
+    error_code = "BAD_DIGEST"
+
+
 class AlreadyExists(ApiError):
     error_code = "RESOURCE_ALREADY_EXISTS"
 

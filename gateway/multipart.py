@@ -22,7 +22,7 @@ from aiohttp import web
 
 from backends import confine
 from backends.streams import received_pieces
-from gateway import presign
+from gateway import digests, presign
 from gateway.artifacts import json_response
 from gateway.auth import tokens
 from gateway.download import file_response
@@ -229,6 +229,9 @@ async def put_part(request: web.Request) -> web.Response:
     if (request.content_length or 0) > limit:
         raise PartTooLarge(f"A part may hold at most {limit} bytes (--max-part-size)")
     body = capped(received_pieces(request.content), limit)
+    claimed = digests.claimed_digests(request.headers)
+    if claimed:  # a part's Content-Digest / Content-MD5: checked before the part is kept
+        body = digests.verified(body, claimed)
     try:
         etag = await backend_of(request).write_part(path, claims["s"], number, body)
     except FileNotFoundError:

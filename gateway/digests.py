@@ -1,0 +1,127 @@
+"""Checksums end to end: digests a client sends with an upload are checked before the file exists.
+
+An upload may carry `Content-Digest` (RFC 9530: `sha-256=:<base64>:`, `sha-512=...`; several at
+once are all checked), `Repr-Digest` (the same, for a whole-file PUT), `Content-MD5` (RFC 1864)
+and `x-amz-checksum-sha256` (S3's). The body is hashed as it streams into the store, and when it
+ends the digests are compared *before* the stream reports its end: a mismatch raises `BadDigest`
+from the body itself, and every backend aborts a write whose body fails (temp file removed,
+multipart upload aborted, blocks never committed), so nothing is stored and an old file stays.
+
+The backend is given the claimed digests up front, as one RFC 9530 field value
+(`sha-256=:...:, md5=:...:`), and stores it with the object where the store can (local xattr,
+S3/GCS user metadata, Azure metadata and Content-MD5); downloads then answer `Repr-Digest`.
+"""
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+
+from backends import Backend, Entry
+from backends.paths import join
+from gateway.errors import BadDigest, InvalidParameter
+
+STATS_AT_ONCE = 16
+"""`?digests=1` asks the store about each file: this many at a time."""
+
+ALGORITHMS = {"sha-256": "sha256", "sha-512": "sha512", "md5": "md5"}
+"""RFC 9530 algorithm names -> hashlib's."""
+_MEMBER = re.compile(r"^\s*([a-z0-9-]+)\s*=\s*:([A-Za-z0-9+/=]*):\s*(?:;.*)?$")
+
+
+def claimed_digests(headers: Mapping[str, str]) -> dict[str, bytes]:
+    """The digests an upload's headers claim, by RFC 9530 name; malformed ones are a 400."""
+    claimed: dict[str, bytes] = {}
+    for header in ("Content-Digest", "Repr-Digest"):
+        if header in headers:
+            getall = getattr(headers, "getall", None)
+            text = ", ".join(getall(header)) if getall else headers[header]
+            for name, value in _field_members(header, text):
+                _add(claimed, name, value, header)
+    if "Content-MD5" in headers:
+        _add(claimed, "md5", _base64("Content-MD5", headers["Content-MD5"]), "Content-MD5")
+    if "x-amz-checksum-sha256" in headers:
+        value = _base64("x-amz-checksum-sha256", headers["x-amz-checksum-sha256"])
+        _add(claimed, "sha-256", value, "x-amz-checksum-sha256")
+    return claimed
+
+
+def _field_members(header: str, text: str) -> list[tuple[str, bytes]]:
+    members = []
+    for member in text.split(","):
+        match = _MEMBER.match(member)
+        if not match:
+            raise InvalidParameter(f"Malformed {header} header: {text!r}")
+        name, value = match.group(1), match.group(2)
+        if name in ALGORITHMS:  # others (unixsum, ...) are ignored, as RFC 9530 allows
+            members.append((name, _base64(header, value)))
+    return members
+
+
+def _base64(header: str, text: str) -> bytes:
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameter(f"Malformed {header} header: not base64: {text!r}") from None
+
+
+def _add(claimed: dict[str, bytes], name: str, value: bytes, header: str) -> None:
+    if len(value) != hashlib.new(ALGORITHMS[name]).digest_size:
+        raise InvalidParameter(f"Malformed {header} header: a {name} digest of the wrong length")
+    if claimed.setdefault(name, value) != value:
+        raise BadDigest(f"The upload's headers claim two different {name} digests")
+
+
+def field_value(digests: Mapping[str, bytes]) -> str:
+    """`sha-256=:<base64>:, md5=:<base64>:` (RFC 9530's dictionary form)."""
+    return ", ".join(
+        f"{name}=:{base64.b64encode(value).decode()}:" for name, value in digests.items()
+    )
+
+
+async def verified(
+    body: AsyncIterable[bytes], claimed: Mapping[str, bytes]
+) -> AsyncIterator[bytes]:
+    """The body as received, hashed on the way; raises `BadDigest` instead of ending when the
+    bytes do not match, so the backend aborts the write before the file becomes visible."""
+    hashes = {name: hashlib.new(ALGORITHMS[name]) for name in claimed}
+    async for piece in body:
+        for running in hashes.values():
+            running.update(piece)
+        yield piece
+    wrong = [name for name, running in hashes.items() if running.digest() != claimed[name]]
+    if wrong:
+        got = field_value({name: hashes[name].digest() for name in wrong})
+        raise BadDigest(
+            f"The body does not match its {', '.join(wrong)} digest (received {got}); "
+            "nothing was stored"
+        )
+
+
+async def listing_with_digests(backend: Backend, folder: str, entries: list[Entry]) -> bytes:
+    """MLflow's listing with a `digest` (the file's Repr-Digest) on each file whose store knows
+    one: one metadata request per file, so only when asked (`?digests=1`)."""
+    gate = asyncio.Semaphore(STATS_AT_ONCE)
+
+    async def digest_of(entry: Entry) -> str | None:
+        if entry.is_dir:
+            return None
+        async with gate:
+            try:
+                return (await backend.stat(join(folder, entry.name))).digests
+            except OSError:  # removed meanwhile
+                return None
+
+    digests = await asyncio.gather(*(digest_of(e) for e in entries))
+    files: list[dict[str, object]] = []
+    for entry, digest in zip(entries, digests, strict=True):
+        item: dict[str, object] = {"path": entry.name, "is_dir": entry.is_dir}
+        if not entry.is_dir:
+            item["file_size"] = entry.size
+            if digest:
+                item["digest"] = digest
+        files.append(item)
+    return json.dumps({"files": files}).encode()
