@@ -138,7 +138,7 @@ def start_variant(
         base_url=f"http://{HOST}:{port}",
         local_dest=dest if store is None else None,  # type: ignore[arg-type]
     )
-    return servers.start(spec, work / "logs")
+    return servers.start(spec, work / "logs", timeout=600)
 
 
 def run_client(
