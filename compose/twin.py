@@ -57,6 +57,8 @@ class Twin(Service):
     ports: dict[str, int] = field(default_factory=dict)
     user: str = "twin"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    """ARTGW_SECRET of every gateway: a part URL signed by one is good on the other."""
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -157,7 +159,8 @@ class Twin(Service):
         assert self.seaweed is not None
         args = ["--artifacts-only", "--artifacts-destination", f"s3://{self.bucket}"]
         args += ["--workers", "1", "--log-level", "debug"]
-        return self._artgw(f"gateway{index}", port, args, self.seaweed.env)
+        env = {**self.seaweed.env, "ARTGW_SECRET": self.secret}
+        return self._artgw(f"gateway{index}", port, args, env)
 
     def _tracking(self, port: int) -> Proc:
         assert self.postgres is not None

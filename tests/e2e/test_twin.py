@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 import requests
 from mlflow import MlflowClient
@@ -137,6 +138,26 @@ def test_the_seed_example_through_the_twin(twin: Twin, client_env: None, tmp_pat
     assert requests.get(listing, timeout=10).status_code == 401  # through nginx, auth is on
     signed_in = requests.get(listing, auth=(twin.user, twin.password), timeout=10)
     assert signed_in.status_code == 200 and signed_in.json()["files"]
+
+
+def test_multipart_parts_spread_over_both_gateways(
+    twin: Twin, client_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's parts go through nginx to both gateways, which share ARTGW_SECRET."""
+    monkeypatch.setenv("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(1 << 20))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 << 20))
+    source = tmp_path / "model.bin"
+    source.write_bytes(os.urandom(40 << 20))
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(source), "models")
+    back = MlflowClient().download_artifacts(run.info.run_id, "models/model.bin", str(tmp_path))
+    assert Path(back).read_bytes() == source.read_bytes()
+    parts = [
+        g.log_path.read_text().count("PUT /api/2.0/mlflow-artifacts/mpu/part/")
+        for g in twin.gateways
+    ]
+    assert sum(parts) == 8 and all(parts), parts
 
 
 def test_no_byte_is_lost_when_a_gateway_and_a_volume_server_crash(
