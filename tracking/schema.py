@@ -260,7 +260,9 @@ datasets = table(
     Column("source", Str, nullable=False),
     Column("dataset_schema", Str),
     Column("dataset_profile", Str),
-    UniqueConstraint("experiment_id", "name", "digest"),
+    UniqueConstraint(
+        "experiment_id", "name", "digest", name="datasets_experiment_id_name_digest_key"
+    ),
 )
 """Datasets, once per experiment by (name, digest)."""
 
@@ -288,7 +290,10 @@ input_tags = table(
     Column("key", Str(INPUT_TAG_KEY), primary_key=True),
     Column("value", Str, nullable=False),
     ForeignKeyConstraint(
-        ["run_id", "dataset_uuid"], ["inputs.run_id", "inputs.dataset_uuid"], ondelete="CASCADE"
+        ["run_id", "dataset_uuid"],
+        ["inputs.run_id", "inputs.dataset_uuid"],
+        ondelete="CASCADE",
+        name="input_tags_run_id_dataset_uuid_fkey",
     ),
 )
 """Tags of a run's use of a dataset, e.g. mlflow.data.context."""

@@ -90,7 +90,9 @@ def upgrade() -> None:
         sa.Column("source", Str(), nullable=False),
         sa.Column("dataset_schema", Str()),
         sa.Column("dataset_profile", Str()),
-        sa.UniqueConstraint("experiment_id", "name", "digest"),
+        sa.UniqueConstraint(
+            "experiment_id", "name", "digest", name="datasets_experiment_id_name_digest_key"
+        ),
         **OPTIONS,
     )
     op.create_table(
@@ -114,6 +116,7 @@ def upgrade() -> None:
             ["run_id", "dataset_uuid"],
             ["inputs.run_id", "inputs.dataset_uuid"],
             ondelete="CASCADE",
+            name="input_tags_run_id_dataset_uuid_fkey",
         ),
         **OPTIONS,
     )
