@@ -1,4 +1,5 @@
-"""Processes the local twin (and the tests) start: each with its PID recorded, stopped by that PID.
+"""Processes the local twin, the tests and the benchmarks start (the one process harness): each
+with its PID recorded, stopped by that PID.
 
 A `Proc` is one server: started with `subprocess.Popen` in a session of its own (a terminal's
 Ctrl-C reaches the twin, which then stops everything in order), its PID written to
@@ -13,6 +14,7 @@ is still running, newest first.
 import atexit
 import contextlib
 import ctypes
+import os
 import signal
 import socket
 import subprocess
@@ -98,13 +100,15 @@ def http_ok(url: str) -> Callable[[], bool]:
 
 
 def tail(path: Path, limit: int = 3000) -> str:
+    """The last `limit` bytes of a log, as text."""
     try:
         return path.read_bytes()[-limit:].decode(errors="replace")
     except OSError as error:
         return f"<no log: {error}>"
 
 
-def _pdeathsig() -> Callable[[], None] | None:
+def pdeathsig() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGTERM when its parent (thread) dies, on Linux."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -125,7 +129,13 @@ class Proc:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         stop_timeout: float = 20.0,
+        group: bool = False,
+        record_pid: bool = True,
+        announce: bool = True,
     ) -> None:
+        """`group`: signals go to the whole process group (a server that forks workers);
+        `record_pid`: write `<rundir>/<name>.pid`; `announce`: start the log with the command
+        (not for commands that hold secrets, such as a database URI with its password)."""
         self.name = name
         self.argv = [str(arg) for arg in argv]
         self.rundir = rundir
@@ -133,6 +143,9 @@ class Proc:
         self.env = dict(env) if env is not None else None
         self.cwd = cwd or rundir
         self.stop_timeout = stop_timeout
+        self.group = group
+        self.record_pid = record_pid
+        self.announce = announce
         self.process: subprocess.Popen[bytes] | None = None
         self.stop_seconds: float | None = None
         """How long the last stop() or kill() took."""
@@ -156,8 +169,9 @@ class Proc:
     def start(self, timeout: float = 60.0) -> Self:
         self.rundir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            log.write(f"$ {' '.join(self.argv)}\n".encode())
-            log.flush()
+            if self.announce:
+                log.write(f"$ {' '.join(self.argv)}\n".encode())
+                log.flush()
             self.process = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
@@ -166,9 +180,10 @@ class Proc:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
-                preexec_fn=_pdeathsig(),
+                preexec_fn=pdeathsig(),
             )
-        self.pid_path.write_text(f"{self.process.pid}\n")
+        if self.record_pid:
+            self.pid_path.write_text(f"{self.process.pid}\n")
         with _RUNNING_LOCK:
             _RUNNING.append(self)
         self.wait_ready(timeout)
@@ -198,19 +213,24 @@ class Proc:
             return None
         began = time.monotonic()
         if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signum)
+            self._signal(process, signum)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
+                self._signal(process, signal.SIGKILL)
                 process.wait()
         with _RUNNING_LOCK, contextlib.suppress(ValueError):
             _RUNNING.remove(self)
         self.pid_path.unlink(missing_ok=True)
         self.stop_seconds = time.monotonic() - began
         return process.returncode
+
+    def _signal(self, process: "subprocess.Popen[bytes]", signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if self.group:
+                os.killpg(process.pid, signum)
+            else:
+                process.send_signal(signum)
 
     def __repr__(self) -> str:
         return f"<Proc {self.name} pid={self.pid} {'running' if self.running else 'stopped'}>"

@@ -1,22 +1,17 @@
 """The real `artgw` command as a subprocess on a free loopback port, for end-to-end tests."""
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
+from compose.procs import Proc, free_port
+
+__all__ = ["REPO", "ArtgwProcess", "artgw_command", "free_port"]
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def artgw_command() -> list[str]:
@@ -45,46 +40,41 @@ class ArtgwProcess:
         self.verify = verify
         self.cert = cert
         self.url = f"{'https' if verify else 'http'}://127.0.0.1:{self.port}"
-        self.log_path = cwd / f"artgw-{self.port}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.server = Proc(
+            f"artgw-{self.port}",
+            artgw_command() + self.args,
+            cwd,
+            ready=self._healthy,
+            env=self.env,
+            stop_timeout=15.0,
+            record_pid=False,
+            announce=False,
+        )
+        self.log_path = self.server.log_path
+
+    @property
+    def proc(self) -> "subprocess.Popen[bytes] | None":
+        return self.server.process
 
     def start(self, timeout: float = 20.0) -> "ArtgwProcess":
-        self.cwd.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                artgw_command() + self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=log
-            )
-        self._wait_ready(timeout)
+        self.server.start(timeout)
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"artgw exited early:\n{self.log()}")
-            try:
-                health = requests.get(
-                    self.url + "/health", timeout=1, verify=self.verify or True, cert=self.cert
-                )
-                if health.status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.05)
-        raise TimeoutError(f"artgw did not answer /health in {timeout}s:\n{self.log()}")
+    def _healthy(self) -> bool:
+        try:
+            health = requests.get(
+                self.url + "/health", timeout=1, verify=self.verify or True, cert=self.cert
+            )
+        except requests.ConnectionError:
+            return False
+        return health.status_code == 200
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 15.0) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        self.server.stop_timeout = timeout
+        return self.server.stop()
 
     def __enter__(self) -> "ArtgwProcess":
         return self.start()

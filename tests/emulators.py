@@ -50,14 +50,12 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 import asyncio
 import atexit
 import contextlib
-import ctypes
 import fcntl
 import json
 import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -66,10 +64,11 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
+
+from compose.procs import free_port, pdeathsig, tail
 
 __all__ = [
     "AZURITE_VERSION",
@@ -129,13 +128,6 @@ def unique_bucket_name(prefix: str = "artgw") -> str:
     return validate_bucket_name(f"{prefix}-{secrets.token_hex(4)}")
 
 
-def free_port(host: str = HOST) -> int:
-    """A port that was free a moment ago (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def http_request(
     method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 10.0
 ) -> tuple[int, bytes]:
@@ -150,32 +142,6 @@ def http_request(
     except urllib.error.HTTPError as err:
         with err:
             return err.code, err.read()
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - limit))
-            return f.read().decode(errors="replace")
-    except OSError as err:
-        return f"<no log: {err}>"
-
-
-def _pdeathsig_preexec() -> Callable[[], None] | None:
-    """A preexec_fn that makes the child get SIGTERM when its parent (thread) dies, on Linux."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved now, not in the forked child
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-    return preexec
 
 
 _RUNNING: set[ServerBase] = set()
@@ -314,7 +280,7 @@ class ServerBase:
                     stderr=subprocess.STDOUT,
                     cwd=self.workdir,
                     start_new_session=True,  # a terminal's Ctrl-C doesn't hit it before teardown
-                    preexec_fn=_pdeathsig_preexec() if self.die_with_parent else None,
+                    preexec_fn=pdeathsig() if self.die_with_parent else None,
                 )
             with _RUNNING_LOCK:
                 _RUNNING.add(self)
@@ -340,7 +306,7 @@ class ServerBase:
         raise EmulatorError(
             f"{self.name} did not start ({'; '.join(failures)}).\n"
             f"command: {' '.join(cmd)}\n"
-            f"log {self.log_path}, last lines:\n{_tail(self.log_path)}"
+            f"log {self.log_path}, last lines:\n{tail(self.log_path, 4000)}"
         )
 
     def _probe(self) -> bool:

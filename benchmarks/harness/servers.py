@@ -6,11 +6,13 @@ import contextlib
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from compose.procs import free_port as free_port  # the benchmark modules call servers.free_port
+from compose.procs import tail
 
 from . import proctree
 from .http import http_request
@@ -71,12 +73,6 @@ class RunningServer:
 
 class ServerError(RuntimeError):
     pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def render_argv(template: str, **values: str) -> list[str]:
@@ -158,10 +154,3 @@ def stop(server: RunningServer, grace: float = 10.0) -> None:
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except FileNotFoundError:
-        return "(no log)"
