@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the tests need from Debian: Chromium and ChromeDriver (browser tests); nginx,
-# PostgreSQL and docker-compose (PostgreSQL store tests, compose validation, the local twin).
+# PostgreSQL, MariaDB and docker-compose (PostgreSQL and MariaDB store tests, compose validation,
+# the local twin).
 # Idempotent and fast when all are installed; needs root only to install (make test calls it).
 # ARTGW_SKIP_BROWSER=1 leaves Chromium out (and skips the browser tests).
 set -euo pipefail
@@ -13,6 +14,7 @@ fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
 fi

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from tracking.engines import Engines, make_engines
@@ -69,7 +69,7 @@ class Database:
             with engines.writer.connect() as conn:
                 if engines.setup_isolation:
                     conn = conn.execution_options(isolation_level=engines.setup_isolation)
-                with conn.begin():
+                with self._begin(conn, "writer"):
                     setup(conn)
         except DBAPIError as exc:
             raise StoreError(f"{self.target.where}: {self._detail(exc)}") from None
@@ -122,7 +122,7 @@ class Database:
 
     def _once(self, role: str, work: Callable[[Connection], T]) -> T:
         conn = self._connection(role)
-        transaction = conn.begin()
+        transaction = self._begin(conn, role)
         try:
             result = work(conn)
         except DBAPIError as exc:
@@ -141,6 +141,13 @@ class Database:
                 raise _Retry(exc) from exc
             raise
         return result
+
+    def _begin(self, conn: Connection, role: str) -> RootTransaction:
+        transaction = conn.begin()
+        begin = self.engines.begin if self.engines else None
+        if begin:
+            conn.exec_driver_sql(begin[role])
+        return transaction
 
     def _retryable(self, exc: DBAPIError) -> bool:
         return self.engines is not None and self.engines.retryable(exc)

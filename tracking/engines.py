@@ -30,6 +30,7 @@ from tracking.store_uri import StoreUri
 BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT = 10
 MYSQL_SQL_MODE = "TRADITIONAL,NO_AUTO_VALUE_ON_ZERO"
+SQLITE_BEGIN = {"writer": "BEGIN IMMEDIATE", "reader": "BEGIN"}
 PG_RETRY = frozenset({"40001", "40P01", "23505"})
 """serialization_failure, deadlock_detected, unique_violation."""
 MYSQL_RETRY = frozenset({1213, 1205, 1062, 1020})
@@ -50,6 +51,10 @@ class Engines:
     setup_isolation: str | None
     """The isolation of start-up's schema work (None: the writer's)."""
     retryable: Callable[[DBAPIError], bool]
+    begin: dict[str, str] | None = None
+    """SQL that starts a transaction of a role ("writer", "reader"), when the driver's own
+    beginning is off (SQLite's, in autocommit mode). Sent by the Database rather than from an
+    engine event: any engine event makes SQLAlchemy dispatch events around every statement."""
 
 
 def make_engines(target: StoreUri, *, create: bool) -> Engines:
@@ -112,17 +117,7 @@ def _sqlite(target: StoreUri, create: bool) -> Engines:
     reader = create_engine(
         "sqlite+pysqlite://", creator=lambda: sqlite_connect(path, create=False), poolclass=NullPool
     )
-    _begin_with(writer, "BEGIN IMMEDIATE")
-    _begin_with(reader, "BEGIN")
-    return Engines(writer, reader, 1, 4, None, lambda _exc: False)
-
-
-def _begin_with(engine: Engine, statement: str) -> None:
-    """pysqlite's own transaction handling is off (autocommit mode): begin explicitly."""
-
-    @event.listens_for(engine, "begin")
-    def begin(conn: Any) -> None:
-        conn.exec_driver_sql(statement)
+    return Engines(writer, reader, 1, 4, None, lambda _exc: False, SQLITE_BEGIN)
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------

@@ -5,12 +5,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
 
-from tracking import sql_query, uris
+from tracking import sql_exec, sql_query, uris
 from tracking.errors import AlreadyExists, InvalidValue, NotFound
 from tracking.schema import experiment_tags, experiments, runs
 from tracking.store import ACTIVE, DELETED, Experiment, Page, Search, Tag, now_ms
 
 BY_ID = select(experiments).where(experiments.c.experiment_id == bindparam("key"))
+PLACE = select(
+    experiments.c.experiment_id, experiments.c.artifact_location, experiments.c.lifecycle_stage
+).where(experiments.c.experiment_id == bindparam("key"))
 BY_NAME = select(experiments).where(experiments.c.name == bindparam("name"))
 TAGS = (
     select(experiment_tags.c.key, experiment_tags.c.value)
@@ -30,6 +33,20 @@ def get(c: Connection, experiment_id: str, stages: Iterable[str] = (ACTIVE, DELE
         stage = "" if set(stages) == {ACTIVE, DELETED} else f"{next(iter(stages))} "
         raise NotFound(f"No {stage}Experiment with id={experiment_id} exists")
     return _to_experiment(c, row)
+
+
+def active_location(c: Connection, experiment_id: str) -> tuple[int, str]:
+    """The key and artifact location of an active experiment (what a new run needs)."""
+    row = sql_exec.first(c, PLACE, {"key": key_of(experiment_id)})
+    if row is None:
+        raise NotFound(f"No Experiment with id={experiment_id} exists")
+    key, location, stage = row
+    if stage != ACTIVE:
+        raise InvalidValue(
+            f"The experiment {experiment_id} must be in the 'active' state. "
+            f"Current state is {stage}."
+        )
+    return key, location
 
 
 def _to_experiment(c: Connection, row: Row[Any]) -> Experiment:

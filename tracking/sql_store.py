@@ -113,7 +113,7 @@ class SqlStore(SqlModelStore, TrackingStore):
         )
 
     async def get_run(self, run_id: str) -> Run:
-        return await self._read(lambda c: runs.load(c, [runs.info(c, run_id)])[0])
+        return await self._read(lambda c: runs.get(c, run_id))
 
     async def update_run(
         self, run_id: str, status: str | None, end_time: int | None, run_name: str | None

@@ -1,8 +1,9 @@
-"""Fixtures of the tracking tests: every store test runs on SQLite and on PostgreSQL.
+"""Fixtures of the tracking tests: every store test runs on SQLite, PostgreSQL and MariaDB.
 
-PostgreSQL is a throwaway cluster the suite starts itself, once per session (compose/pg.py:
-Debian's server, run as the postgres user when the suite runs as root); each test gets a new empty
-database in it. `store_target` names the store a test uses and gives it raw SQL on that database.
+PostgreSQL and MariaDB are throwaway servers the suite starts itself, once per session
+(compose/pg.py, compose/mariadb.py: Debian's servers, run as their own users when the suite runs
+as root); each test gets a new empty database in one. `store_target` names the store a test uses
+and gives it raw SQL on that database.
 """
 
 import contextlib
@@ -15,17 +16,24 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from compose.mariadb import MariaDBServer
 from compose.pg import PostgresCluster
 from tests.conftest import GatewayFactory
 
 API = "/api/2.0/mlflow"
-ENGINES = ("sqlite", "postgres")
+ENGINES = ("sqlite", "postgres", "mariadb")
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresCluster]:
     with PostgresCluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDBServer]:
+    with MariaDBServer() as server:
+        yield server
 
 
 @dataclass
@@ -46,8 +54,11 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sto
             "sqlite", f"sqlite:///{path}", _sqlite_execute(path), lambda: _sqlite_lock(path)
         )
         return
-    cluster: PostgresCluster = request.getfixturevalue("postgres")
     name = f"t_{secrets.token_hex(6)}"
+    if request.param == "mariadb":
+        yield from _mariadb_target(request.getfixturevalue("mariadb"), name)
+        return
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
     uri = cluster.create_database(name)
 
     def execute(sql: str) -> None:
@@ -55,6 +66,16 @@ def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Sto
 
     yield StoreTarget("postgres", uri, execute, lambda: _postgres_lock(cluster, name))
     cluster.drop_database(name)
+
+
+def _mariadb_target(server: MariaDBServer, name: str) -> Iterator[StoreTarget]:
+    uri = server.create_database(name)
+
+    def execute(sql: str) -> None:
+        server.admin(sql, database=name)
+
+    yield StoreTarget("mariadb", uri, execute, lambda: _mariadb_lock(server, name))
+    server.drop_database(name)
 
 
 @pytest.fixture
@@ -97,9 +118,26 @@ def _postgres_lock(cluster: PostgresCluster, database: str) -> Iterator[None]:
         conn.close()  # ends the transaction
 
 
+@contextlib.contextmanager
+def _mariadb_lock(server: MariaDBServer, database: str) -> Iterator[None]:
+    """Another session's write transaction holding the gap above every experiment id: inserts
+    into experiments wait, plain (snapshot) reads do not."""
+    import pymysql
+
+    conn = pymysql.connect(unix_socket=str(server.socket), user="root", database=database)
+    with conn.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("SELECT * FROM experiments WHERE experiment_id >= 0 FOR UPDATE")
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 @pytest.fixture
 async def tracking(make_gateway: GatewayFactory, store_uri: str) -> TestClient:
-    """The gateway with tracking in a fresh store, on SQLite and on PostgreSQL."""
+    """The gateway with tracking in a fresh store, on each engine."""
     return await make_gateway(artifacts_only=False, backend_store_uri=store_uri)
 
 

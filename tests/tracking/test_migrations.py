@@ -62,7 +62,7 @@ def rows(uri: str) -> dict[str, list[tuple[Any, ...]]]:
 
 @contextlib.contextmanager
 def _connection(uri: str) -> Iterator[Connection]:
-    url = uri if uri.startswith("sqlite") else f"postgresql+psycopg://{uri.partition('://')[2]}"
+    url = f"postgresql+psycopg://{uri.partition('://')[2]}" if uri.startswith("postgres") else uri
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:
