@@ -295,7 +295,7 @@ def search(c: Connection, query: ModelSearch) -> Page[LoggedModel]:
         statement = statement.where(
             exists().where(m.model_id == _m.model_id, _on_datasets(query.datasets))
         )
-    rows = c.execute(statement).all()
+    rows: list[Row[Any]] = list(c.execute(statement).all())
     page = sql_query.page(rows, query.max_results, query.offset)
     return Page(_load(c, page.items), page.next_offset)
 

@@ -20,9 +20,10 @@ __all__ = ["STORE", "install", "install_artifacts_only"]
 
 def install(app: web.Application, settings: Settings) -> None:
     """Add the tracking routes, and the store (opened and closed with the app)."""
-    app[STORE] = store_from_uri(settings.backend_store_uri, settings.default_artifact_root)
-    if isinstance(app[STORE], ModelStore):
-        app[MODELS] = app[STORE]
+    store = store_from_uri(settings.backend_store_uri, settings.default_artifact_root)
+    app[STORE] = store
+    if isinstance(store, ModelStore):
+        app[MODELS] = store
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(artifact_reads.session_context)
     for prefix in API_PREFIXES:

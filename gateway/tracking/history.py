@@ -90,7 +90,7 @@ async def get_history_bulk_interval(request: web.Request) -> web.Response:
     for run_id in fields["run_ids"]:
         page = await store.get_metric_history(run_id, fields["metric_key"], None, 0)
         histories.append((run_id, page.items))
-    metrics = []
+    metrics: list[dict] = []
     for run_id, points in histories:
         if steps is not None:
             points = [m for m in points if steps[0] <= m.step <= steps[1]]

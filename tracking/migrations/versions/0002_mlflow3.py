@@ -1,6 +1,8 @@
 """MLflow 3's logged models (with their params, tags and metrics), datasets, and runs' inputs
 (datasets, with input tags; models) and outputs (models)."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -9,7 +11,7 @@ from tracking.schema import Float64, Int64, Str
 revision = "0002_mlflow3"
 down_revision = "0001"
 
-OPTIONS = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def _model_id(*, primary_key: bool = True) -> sa.Column:
