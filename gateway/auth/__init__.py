@@ -6,10 +6,14 @@ either the server is open, as before. The users file needs the `auth` extra
 """
 
 import functools
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.auth.reload import AuthState
 
 USER = web.RequestKey("user", str)
 """The request key holding the signed-in user's name (the access log prints it)."""
@@ -35,7 +39,7 @@ def install(app: web.Application, settings: Settings) -> None:
     app.middlewares.append(auth_middleware(state, settings.read_only))
 
 
-def _state(path: str):  # type: ignore[no-untyped-def]
+def _state(path: str) -> "AuthState":
     try:
         from gateway.auth.reload import AuthState
     except ImportError as exc:

@@ -4,6 +4,7 @@ experiment lookup per file. Only entities that exist are kept (a run created a m
 not stay refused), and only briefly (a renamed experiment's name grants follow within `TTL`)."""
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 TTL = 10.0
@@ -11,7 +12,7 @@ MAX_ENTRIES = 10_000
 
 
 class Lookups:
-    def __init__(self, ttl: float = TTL, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, ttl: float = TTL, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.clock = clock
         self._found: dict[tuple[str, str], tuple[float, Any]] = {}

@@ -213,3 +213,28 @@ def test_an_oidc_jwt_as_mlflow_tracking_token(
     with pytest.raises(MlflowException) as refused:
         MlflowClient().get_run(run_id)
     assert refused.value.error_code == "UNAUTHENTICATED"
+
+
+@pytest.mark.filterwarnings(
+    "ignore::UserWarning", "ignore::FutureWarning", "ignore::DeprecationWarning"
+)  # MLflow's own warnings (type hints, pickle safety) are not what this tests
+def test_a_writer_logs_and_loads_a_model_under_an_experiment_grant(
+    artgw: Callable[..., ArtgwProcess], tmp_path: Path, users: Path, client_env
+) -> None:
+    """MLflow 3's log_model: a logged model in the writer's experiment, its artifacts under
+    `<exp>/models/<model id>/artifacts`, covered by the experiment grant; a reader loads it."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    server = artgw("--auth-file", str(users), "--workers", "1", cwd=tmp_path / "server")
+    client_env(server.url, **as_user(WRITER))
+    mlflow.set_experiment("team-models")
+    x, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(LogisticRegression().fit(x, y), name="model")
+    experiment_id = mlflow.get_experiment_by_name("team-models").experiment_id
+    folder = tmp_path / "server" / "mlartifacts" / experiment_id / "models" / info.model_id
+    assert (folder / "artifacts" / "MLmodel").is_file()
+    client_env(server.url, **as_user(READER))
+    loaded = mlflow.pyfunc.load_model(f"models:/{info.model_id}")
+    assert list(loaded.predict(x)) == [0, 0, 1, 1]

@@ -68,3 +68,31 @@ async def test_an_experiments_own_location(make_gateway: GatewayFactory, tmp_pat
     # the writer holds experiment_names = ["team-*"]: the run resolves to its experiment
     assert await put(client, f"somewhere/else/{run_id}/artifacts/a.txt") == 200
     assert await put(client, f"somewhere/{run_id}/artifacts/a.txt") == 403
+
+
+async def test_logged_models_follow_their_experiment(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    client = await make(make_gateway, tmp_path, "mlflow-artifacts:/")
+    await admin_call(client, "experiments/create", {"name": "team-exp"})
+    models = {}
+    for experiment_id in ("1", "0"):
+        model = (await admin_call(client, "logged-models", {"experiment_id": experiment_id}))[
+            "model"
+        ]
+        models[experiment_id] = (model["info"]["model_id"], model["info"]["artifact_uri"])
+    (mine, location), (theirs, _) = models["1"], models["0"]
+    assert location == f"mlflow-artifacts:/1/models/{mine}/artifacts"
+    assert await put(client, f"1/models/{mine}/artifacts/MLmodel") == 200
+    assert await put(client, f"0/models/{theirs}/artifacts/MLmodel") == 403
+    assert await put(client, f"0/models/{mine}/artifacts/MLmodel") == 403
+    for model_id, status in ((mine, 200), (theirs, 403)):
+        async with client.get(f"{API}/logged-models/{model_id}", headers=basic(WRITER)) as r:
+            assert r.status == status, await r.text()
+        body = {"model_id": model_id, "status": "LOGGED_MODEL_READY"}
+        async with client.patch(
+            f"{API}/logged-models/{model_id}", json=body, headers=basic(WRITER)
+        ) as r:
+            assert r.status == status, await r.text()
+        async with client.delete(f"{API}/logged-models/{model_id}", headers=basic(WRITER)) as r:
+            assert r.status == 403  # write < delete

@@ -8,11 +8,13 @@ Routes without a hand-written case here (endpoints added later) still get the ge
 """
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -233,6 +235,10 @@ async def world(make_gateway: GatewayFactory, tmp_path: Path, destination: Path)
             "PUT", "/api/2.0/mlflow-artifacts/artifacts/" + world.fill(path, ""), b"f", admin
         )
         assert status == 200
+    async with client.post(
+        "/api/2.0/mlflow/logged-models", json={"experiment_id": "1"}, headers=admin
+    ) as r:
+        world.names["model"] = (await r.json())["model"]["info"]["model_id"]
     return world
 
 
@@ -301,11 +307,11 @@ async def test_every_route_has_a_case_or_the_generic_checks(world: World) -> Non
         if rule.permission is None:
             continue
         generic += 1
-        case = Case(
-            route.method, _sample_path(key[1], world), rule.permission, ANY, _sample_body(world)
-        )
-        for caller in ("none", "wrong password", "unknown user", "other prefix", "admin"):
-            await check(world, case.path, case, caller)
+        path, body = _sample_path(key[1], world), _sample_body(world)
+        if route.method == "GET":
+            path, body = f"{path}?{urlencode(body, doseq=True)}", None
+        for caller in CALLERS:
+            await check(world, path, Case(route.method, path, rule.permission, ANY, body), caller)
     print(f"{generic} routes checked generically")
 
 
@@ -321,9 +327,12 @@ def _route_of(world: World, path: str) -> str:
 
 
 def _sample_path(canonical: str, world: World) -> str:
-    import re
-
-    return re.sub(r"\{[^}]*\}", "m-" + "0" * 32, canonical)
+    """The first placeholder is the logged model of experiment 1, any other one a tag key."""
+    first = canonical.replace("{", "\0", 1).split("\0")
+    if len(first) == 1:
+        return canonical
+    head, rest = first[0], first[1].split("}", 1)[1]
+    return head + world.names["model"] + re.sub(r"\{[^}]*\}", "k", rest)
 
 
 def _sample_body(world: World) -> dict[str, Any]:
@@ -336,4 +345,6 @@ def _sample_body(world: World) -> dict[str, Any]:
         "name": "team-model",
         "key": "k",
         "value": "v",
+        "path": "f.txt",
+        "metric_key": "m",
     }

@@ -121,3 +121,33 @@ async def test_an_unclassified_route_is_refused_to_all_but_admins(
         assert "'admin' permission on this server" in (await r.json())["message"]
     async with client.post("/api/2.0/mlflow-artifacts/invented", headers=basic(ADMIN)) as r:
         assert r.status == 200
+
+
+READ_BY_POST = {
+    "experiments/search",
+    "experiments/search-datasets",
+    "runs/search",
+    "logged-models/search",
+    "metrics/get-history-bulk",
+    "metrics/get-history-bulk-interval",
+    "registered-models/get-latest-versions",
+}
+"""Endpoints that read although their method is POST (MLflow's searches)."""
+
+
+def test_reads_and_writes_follow_the_method(tmp_path: Path) -> None:
+    """Checked apart from the tables: a GET needs read, any other method more than read unless
+    it is one of MLflow's POST searches; deleting an entity needs delete."""
+    for method, path in app_routes(tmp_path):
+        rule = classify(method, path)
+        assert rule is not None
+        if rule.permission is None:
+            continue
+        name = path.split("/mlflow/", 1)[-1]
+        reads = method in ("GET", "HEAD") or name in READ_BY_POST
+        assert (rule.permission == Permission.READ) == reads, (method, path, rule.permission)
+        entity_delete = name.endswith(("/delete", "/restore")) or (
+            method == "DELETE" and "tags" not in name and "alias" not in name
+        )
+        if entity_delete:
+            assert rule.permission >= Permission.DELETE, (method, path, rule.permission)
