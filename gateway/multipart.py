@@ -24,6 +24,7 @@ from backends import confine
 from backends.streams import received_pieces
 from gateway import presign
 from gateway.artifacts import json_response
+from gateway.auth import USER
 from gateway.download import file_response
 from gateway.errors import (
     ApiError,
@@ -85,18 +86,36 @@ def install(app: web.Application) -> None:
 
 
 def creator(request: web.Request) -> str | None:
-    """Who creates an upload: recorded in its id, so that its parts carry that user's right to
-    write the path and nothing more. Authentication hook: artgw has no users yet (issue 14)."""
-    return None
+    """Who creates an upload (or asks for a download URL): the signed-in user the auth
+    middleware checked for WRITE on mpu/create (READ on presigned/), recorded in the token."""
+    return request.get(USER)
 
 
-def may_use(request: web.Request, claims: dict[str, Any]) -> None:
-    """Authorization hook for a part or a signed download: the token's user (`claims["u"]`)
-    must still be allowed to write (read) the path. Nothing to check without users."""
+def may_use(request: web.Request, claims: dict[str, Any], *, signed_in: bool) -> None:
+    """A token carries its creator's permission on its path and nothing more.
+
+    Token routes (a part PUT, a signed GET; `signed_in` False) carry no credentials: the
+    request is logged as the token's user. complete and abort come signed in (the middleware
+    checked WRITE on the path, so a user who lost it cannot make their parts visible): they
+    must come from the user who created the upload.
+    """
+    owner = claims.get("u")
+    if not signed_in:
+        if owner is not None:
+            request[USER] = owner
+        return
+    if owner != request.get(USER):
+        raise PermissionDenied(f"The upload of '{claims.get('p')}' was created by another user")
 
 
 def verified(
-    request: web.Request, token: object, kind: str, path: str, *, allow_expired: bool = False
+    request: web.Request,
+    token: object,
+    kind: str,
+    path: str,
+    *,
+    allow_expired: bool = False,
+    signed_in: bool = False,
 ) -> dict[str, Any]:
     """The claims of a token this gateway signed for `kind` on `path`, else 403."""
     if not isinstance(token, str) or not token:
@@ -107,7 +126,7 @@ def verified(
         raise PermissionDenied(f"The {kind} token for '{path}' has expired") from None
     except TokenError as exc:
         raise PermissionDenied(f"The {kind} token is not valid for '{path}': {exc}") from None
-    may_use(request, claims)
+    may_use(request, claims, signed_in=signed_in)
     return claims
 
 
@@ -177,7 +196,7 @@ async def complete(request: web.Request) -> web.Response:
     path, body, presigned = await mpu_start(request, "complete")
     if presigned:
         return await presign.complete(request)
-    claims = verified(request, body.get("upload_id"), UPLOAD, path)
+    claims = verified(request, body.get("upload_id"), UPLOAD, path, signed_in=True)
     parts = listed_parts(body, claims["n"])
     try:
         await backend_of(request).finish_parts(path, claims["s"], parts)
@@ -190,7 +209,9 @@ async def abort(request: web.Request) -> web.Response:
     path, body, presigned = await mpu_start(request, "abort")
     if presigned:
         return await presign.abort(request)
-    claims = verified(request, body.get("upload_id"), UPLOAD, path, allow_expired=True)
+    claims = verified(
+        request, body.get("upload_id"), UPLOAD, path, allow_expired=True, signed_in=True
+    )
     await backend_of(request).discard_parts(path, claims["s"])
     return json_response({})
 
