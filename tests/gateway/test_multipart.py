@@ -362,3 +362,37 @@ async def test_downloads_are_off_by_default(gateway: TestClient, store: StoreVie
     await store.put(TARGET, b"x")
     response = await gateway.get(f"/api/2.0/mlflow-artifacts/presigned/{TARGET}")
     assert response.status == 501
+
+
+# -- with authentication: the token carries its creator's permission --------------------------
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_part_urls_carry_the_creators_permission(make_gateway, tmp_path, store) -> None:
+    from tests.auth_users import OTHER, WRITER, UsersFile, basic
+
+    users = UsersFile(tmp_path / "users.toml")
+    users.write()
+    gateway = await make_gateway(auth_file=str(users.path), multipart_downloads=True)
+    body = {"path": "model.bin", "num_parts": 1}
+    refused = await gateway.post(f"{MPU}/create/team/models", json=body, headers=basic(OTHER))
+    assert refused.status == 403  # no write on team/: no upload, no part URLs
+    response = await gateway.post(f"{MPU}/create/team/models", json=body, headers=basic(WRITER))
+    assert response.status == 200, await response.text()
+    created = await response.json()
+    status, etag = await put(gateway, created["credentials"][0]["url"], b"data")  # no credentials
+    assert status == 200
+    done = {**body, "upload_id": created["upload_id"], "parts": [{"part_number": 1, "etag": etag}]}
+    anonymous = await gateway.post(f"{MPU}/complete/team/models", json=done)
+    assert anonymous.status == 401
+    by_writer = await gateway.post(f"{MPU}/complete/team/models", json=done, headers=basic(WRITER))
+    assert by_writer.status == 200, await by_writer.text()
+    assert await store.get("team/models/model.bin") == b"data"
+    other_path = part_url(created).replace("team/models/model.bin", "team/models/evil.bin")
+    status, _ = await put(gateway, other_path, b"x")
+    assert status == 403
+    link = await gateway.get(
+        "/api/2.0/mlflow-artifacts/presigned/team/models/model.bin", headers=basic(WRITER)
+    )
+    async with gateway.session.get((await link.json())["url"]) as got:  # no credentials
+        assert got.status == 200 and await got.read() == b"data"
