@@ -26,6 +26,7 @@ serve: $(VENV)/.core
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: lint
 	bash tests/setup-system.sh

@@ -88,7 +88,7 @@ class MountedBackend(Backend):
         self.mounts = dict(sorted(mounts.items(), key=lambda item: -len(item[0])))
         """Longest prefix first, so the first match is the one that wins."""
         self.url = default.url
-        self.capabilities = default.capabilities  # type: ignore[misc] - per mount: capabilities_at
+        self.capabilities = default.capabilities  # type: ignore[misc]  # per mount: capabilities_at
 
     # -- resolution ----------------------------------------------------------------------------
 

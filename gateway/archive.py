@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from aiohttp import web
 
@@ -122,7 +122,7 @@ async def walk(backend: Backend, root: str) -> AsyncIterator[tuple[str, Entry]]:
 
 async def _produce(
     backend: Backend, root: str, top: str, writer: ArchiveWriter
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     now = time.time()
     yield writer.directory(top, now)
     async for inside, entry in walk(backend, root):
@@ -143,7 +143,7 @@ async def _produce(
 
 async def _member(
     backend: Backend, path: str, name: str, mtime: float, writer: ArchiveWriter
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     try:
         opened = await backend.open(path)
     except (FileNotFoundError, IsADirectoryError):

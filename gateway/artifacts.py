@@ -3,7 +3,7 @@ are in gateway/presign.py)."""
 
 import json
 from collections.abc import Iterator, Sequence
-from json.encoder import encode_basestring_ascii as encode_string  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as encode_string
 
 from aiohttp import web
 
