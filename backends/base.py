@@ -39,12 +39,10 @@ class Stat:
 class Capabilities:
     """What only some backends can do; the gateway asks instead of guessing from the type."""
 
-    sendfile: bool = False
     native_multipart: bool = False
     """The store takes parts uploaded straight to it (see `Backend.create_multipart`)."""
     presign: bool = False
     """The store signs URLs from which a client reads directly (`Backend.presign_download`)."""
-    modification_times: bool = True
     part_uploads: bool = False
     """Parts of one upload may arrive separately, in any order, through any worker
     (`Backend.begin_parts` and the methods after it)."""

@@ -32,7 +32,7 @@ SMALL_FILE = 64 << 10
 class LocalBackend(StagedParts):
     """Part uploads are hidden part files joined in the kernel (`join_parts`)."""
 
-    capabilities = Capabilities(sendfile=True, part_uploads=True)
+    capabilities = Capabilities(part_uploads=True)
 
     def __init__(self, root: str, *, fsync: bool = False) -> None:
         self.url = root
