@@ -11,6 +11,7 @@ from backends import DestinationError
 from cli.options import mounts, options_for, storage_options
 from gateway.errors import ApiError
 from gateway.tracking.remote_gc import ArtifactsServer
+from tracking.artifact_roots import allow_list
 from tracking.errors import StoreError
 from tracking.gc import (
     Area,
@@ -21,7 +22,9 @@ from tracking.gc import (
     Plan,
     make_plan,
     remove_artifacts,
+    remove_model_artifacts,
 )
+from tracking.logged_models import LoggedModel, ModelStore
 from tracking.open import store_from_uri
 from tracking.store import RunInfo, TrackingStore
 
@@ -54,8 +57,15 @@ def id_list(text: str) -> list[str]:
     "mount",
     "mounts_file",
     "backend_store_uri",
+    "default_artifact_root",
+    "allowed_artifact_servers",
 )
 @click.option("--run-ids", default="", help="Comma-separated ids of deleted runs: only these go.")
+@click.option(
+    "--logged-model-ids",
+    default="",
+    help="Comma-separated ids of deleted logged models: only these go (with --run-ids, both).",
+)
 @click.option(
     "--experiment-ids",
     default="",
@@ -100,10 +110,15 @@ def gc(ctx: click.Context, **values: Any) -> None:
 
 
 def _area(values: dict[str, Any]) -> Area:
+    """Where artifacts are deleted. Only URIs of this destination (`mlflow-artifacts:`) or of
+    the allowed artifacts servers (the default root's, --allowed-artifact-servers, and the
+    tracking server's) are touched: a location a client chose elsewhere is left alone."""
+    allowed = allow_list(values["default_artifact_root"], values["allowed_artifact_servers"])
     if values["tracking_uri"]:
-        return ArtifactsServer(values["tracking_uri"])
+        return ArtifactsServer(values["tracking_uri"], allowed)
     values = dict(values)
-    return Destination(values["artifacts_destination"], storage_options(values), mounts(values))
+    options = storage_options(values)
+    return Destination(values["artifacts_destination"], options, mounts(values), allowed)
 
 
 async def collect(
@@ -113,20 +128,45 @@ async def collect(
     await store.open()
     try:
         plan = await make_plan(
-            store, id_list(values["run_ids"]), id_list(values["experiment_ids"]), threshold
+            store,
+            id_list(values["run_ids"]),
+            id_list(values["experiment_ids"]),
+            threshold,
+            id_list(values["logged_model_ids"]),
         )
         for run_id in plan.missing:
             click.echo(f"Run {run_id} does not exist (collected already?); nothing to do.")
         async with area:
             freed, kept = await _remove_runs(store, area, plan)
-        kept_experiments = await _remove_experiments(store, plan, {r.experiment_id for r in kept})
+            kept_models = await _remove_models(store, area, plan)
+        holding = {r.experiment_id for r in kept} | {m.experiment_id for m in kept_models}
+        kept_experiments = await _remove_experiments(store, plan, holding)
     finally:
         await store.close()
     click.echo(
         f"Freed {len(plan.runs) - len(kept)} run(s), {freed.files} file(s), {freed.bytes} bytes"
         + (f"; kept {len(kept)} run(s) that failed." if kept else ".")
     )
-    return len(kept) + kept_experiments
+    return len(kept) + len(kept_models) + kept_experiments
+
+
+async def _remove_models(store: TrackingStore, area: Area, plan: Plan) -> list[LoggedModel]:
+    """Remove the planned logged models' folders, then their rows; return those kept."""
+    kept = []
+    for model in plan.models:
+        try:
+            freed = await remove_model_artifacts(area, model)
+        except (GcFailed, OSError) as exc:
+            click.echo(f"Logged model {model.model_id} kept: {exc}", err=True)
+            kept.append(model)
+            continue
+        assert isinstance(store, ModelStore)
+        await store.hard_delete_logged_model(model.model_id)
+        click.echo(
+            f"Logged model {model.model_id} permanently deleted: {freed.files} file(s), "
+            f"{freed.bytes} bytes."
+        )
+    return kept
 
 
 async def _remove_runs(store: TrackingStore, area: Area, plan: Plan) -> tuple[Freed, list[RunInfo]]:

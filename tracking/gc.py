@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 from backends import Backend, Entry, confine
 from backends.mounts import Mount, open_mounted
-from tracking import uris
-from tracking.errors import NotFound
+from tracking import artifact_roots
+from tracking.errors import NotFound, TrackingError
+from tracking.logged_models import MODEL_ARTIFACTS_DIR, MODELS_DIR, LoggedModel, ModelStore
 from tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
 
 ARTIFACTS_DIR = "artifacts"
@@ -31,6 +32,8 @@ class GcFailed(Exception):
 class Plan:
     runs: list[RunInfo] = field(default_factory=list)
     experiments: list[Experiment] = field(default_factory=list)
+    models: list[LoggedModel] = field(default_factory=list)
+    """Logged models: deleted ones, and every model of the experiments that go."""
     missing: list[str] = field(default_factory=list)
     """Run ids asked for that do not exist (any more): nothing to do for them."""
 
@@ -49,10 +52,13 @@ async def make_plan(
     run_ids: list[str],
     experiment_ids: list[str],
     threshold_ms: int | None,
+    model_ids: list[str] | None = None,
 ) -> Plan:
-    """Runs and experiments to remove. Explicit ids that are not deleted (or too recent) refuse
-    the whole request. With no ids at all: every deleted run and experiment (old enough)."""
+    """Runs, logged models and experiments to remove. Explicit ids that are not deleted (or too
+    recent) refuse the whole request. With no ids at all: everything deleted (old enough)."""
     plan = Plan()
+    model_ids = model_ids or []
+    plan.models = [await _explicit_model(store, m, threshold_ms) for m in model_ids]
     for run_id in run_ids:
         run = await _explicit_run(store, run_id, threshold_ms)
         if run is None:
@@ -63,16 +69,46 @@ async def make_plan(
         plan.experiments = [
             await _explicit_experiment(store, e, threshold_ms) for e in experiment_ids
         ]
-    elif not run_ids:
+    elif not run_ids and not model_ids:
         plan.runs = [
             r for r in await store.deleted_runs() if _old_enough(r.deleted_time, threshold_ms)
         ]
         plan.experiments = await _deleted_experiments(store, threshold_ms)
+        plan.models = [
+            m
+            for m in await _models(store).deleted_logged_models()
+            if _old_enough(m.last_updated_timestamp_ms, threshold_ms)
+        ]
     if plan.experiments:
         ids = [e.experiment_id for e in plan.experiments]
         plan.runs.extend(await store.deleted_runs(ids))
+        plan.models.extend(await _models(store).deleted_logged_models(ids))
     plan.runs = list({run.run_id: run for run in plan.runs}.values())
+    plan.models = list({model.model_id: model for model in plan.models}.values())
     return plan
+
+
+def _models(store: TrackingStore) -> ModelStore:
+    if not isinstance(store, ModelStore):
+        raise GcRefused("This tracking store keeps no logged models.")
+    return store
+
+
+async def _explicit_model(
+    store: TrackingStore, model_id: str, threshold_ms: int | None
+) -> LoggedModel:
+    try:
+        model = await _models(store).get_logged_model(model_id, allow_deleted=True)
+    except NotFound:
+        raise GcRefused(f"Logged model {model_id} does not exist.") from None
+    if model.lifecycle_stage != DELETED:
+        raise GcRefused(
+            f"Logged model {model_id} is active: gc only removes deleted logged models. Delete "
+            "it first (MlflowClient().delete_logged_model), or leave it out."
+        )
+    if not _old_enough(model.last_updated_timestamp_ms, threshold_ms):
+        raise GcRefused(f"Logged model {model_id} was deleted more recently than --older-than.")
+    return model
 
 
 def _old_enough(time_ms: int | None, threshold_ms: int | None) -> bool:
@@ -138,9 +174,16 @@ class Destination:
     """Deletes straight in the artifacts destination, through the backends layer."""
 
     def __init__(
-        self, url: str, storage_options: dict[str, Any], mounts: tuple[Mount, ...] = ()
+        self,
+        url: str,
+        storage_options: dict[str, Any],
+        mounts: tuple[Mount, ...] = (),
+        allowed: frozenset[str] = frozenset(),
     ) -> None:
+        """`allowed`: origins whose `http(s)://.../mlflow-artifacts/artifacts/...` URIs name
+        this destination (artifact_roots.allow_list); other URIs are never touched."""
         self.backend: Backend = open_mounted(url, storage_options, mounts)
+        self.allowed = allowed
 
     async def __aenter__(self) -> "Destination":
         await self.backend.start()
@@ -150,8 +193,11 @@ class Destination:
         await self.backend.close()
 
     def locate(self, artifact_uri: str) -> Location | None:
-        rel = uris.destination_path(artifact_uri)
-        return None if rel is None else Location("", rel)
+        try:
+            where = artifact_roots.locate(artifact_uri, None, self.allowed)
+        except TrackingError:
+            return None
+        return Location("", where.rel)
 
     async def list(self, where: Location) -> list[Entry]:
         try:
@@ -205,6 +251,26 @@ def _run_location(area: Area, run: RunInfo) -> Location:
         return Location(where.base, confine(where.rel))
     except ValueError:
         raise GcFailed(f"its artifact URI {run.artifact_uri} names an unsafe path") from None
+
+
+async def remove_model_artifacts(area: Area, model: LoggedModel) -> Freed:
+    """Delete the model's `<...>/models/<model id>/` folder (its artifacts and anything beside)."""
+    where = area.locate(model.artifact_location)
+    suffix = f"{MODELS_DIR}/{model.model_id}/{MODEL_ARTIFACTS_DIR}"
+    if where is None:
+        raise GcFailed(
+            f"its location {model.artifact_location} is not served by an artifacts destination; "
+            "remove those files yourself"
+        )
+    if not where.rel.endswith(suffix):
+        raise GcFailed(f"its location {model.artifact_location} does not end in {suffix}")
+    try:
+        folder = Location(where.base, confine(where.rel.rpartition("/")[0]))
+    except ValueError:
+        raise GcFailed(f"its location {model.artifact_location} names an unsafe path") from None
+    freed = await _measure(area, folder)
+    await area.delete(folder)
+    return freed
 
 
 async def _measure(area: Area, where: Location) -> Freed:

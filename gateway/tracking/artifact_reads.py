@@ -6,6 +6,7 @@ file is passed on piece by piece as it arrives (never staged), with the headers 
 this server has; redirects are not followed, so an allowed server cannot send us elsewhere.
 """
 
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -76,6 +77,24 @@ async def send_file(request: web.Request, place: Where) -> web.StreamResponse:
         return await file_response(request, opened, name)
     finally:
         await opened.close()
+
+
+async def store_file(request: web.Request, place: Where, body: bytes) -> None:
+    """Write a (small) file at `place`: into this destination, or PUT to the artifacts server."""
+    if not place.base:
+        await request.app[BACKEND].write(place.rel, _once(body))
+        return
+    url = f"{place.base}/mlflow-artifacts/artifacts/{quote(place.rel)}"
+    try:
+        data = io.BytesIO(body)
+        async with request.app[SESSION].put(url, data=data, allow_redirects=False) as response:
+            await _raise_for(response, place)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _unreachable(place, exc) from exc
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
 
 
 async def _relay(request: web.Request, place: Where, name: str) -> web.StreamResponse:

@@ -8,15 +8,19 @@ import aiohttp
 
 from backends import Entry
 from gateway.urls import ARTIFACTS
-from tracking import uris
+from tracking import artifact_roots, uris
+from tracking.errors import TrackingError
 from tracking.gc import GcFailed, Location
 
 
 class ArtifactsServer:
     """Deletes through the mlflow-artifacts REST API of the server each run's URI names."""
 
-    def __init__(self, tracking_uri: str) -> None:
+    def __init__(self, tracking_uri: str, allowed: frozenset[str] = frozenset()) -> None:
+        """`allowed`: the origins (artifact_roots.allow_list) gc may send requests to, besides
+        the tracking server's own; a URI naming any other host is never touched."""
         self.tracking_uri = tracking_uri
+        self.allowed = allowed | artifact_roots.allow_list(tracking_uri)
         self.session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "ArtifactsServer":
@@ -29,9 +33,12 @@ class ArtifactsServer:
             await self.session.close()
 
     def locate(self, artifact_uri: str) -> Location | None:
-        base = uris.service_base(artifact_uri, self.tracking_uri)
-        rel = uris.destination_path(artifact_uri)
-        return None if base is None or rel is None else Location(base, rel)
+        try:
+            where = artifact_roots.locate(artifact_uri, None, self.allowed)
+        except TrackingError:
+            return None
+        base = where.base or uris.service_base(artifact_uri, self.tracking_uri)
+        return None if base is None else Location(base, where.rel)
 
     async def list(self, where: Location) -> list[Entry]:
         url = f"{where.base}{ARTIFACTS}"

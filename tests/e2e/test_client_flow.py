@@ -187,7 +187,13 @@ def test_seed_flow_in_the_split_topology(
 
     client.delete_run(run_id)
     result = run_gc(
-        tracking_cwd, "--backend-store-uri", "sqlite:///tracking.db", "--tracking-uri", tracking.url
+        tracking_cwd,
+        "--backend-store-uri",
+        "sqlite:///tracking.db",
+        "--tracking-uri",
+        tracking.url,
+        "--default-artifact-root",  # the artifacts server gc may send its DELETEs to
+        root,
     )
     assert result.returncode == 0, result.stderr
     assert "Freed 1 run(s), 2 file(s), 70006 bytes." in result.stdout

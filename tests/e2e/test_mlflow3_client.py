@@ -125,6 +125,16 @@ def test_log_input_round_trip(combined: ArtgwProcess, use_server: Callable[[str]
         "split": "a",
     }
 
+    with mlflow.start_run() as parent, mlflow.start_run(nested=True) as child:
+        pass
+    client = MlflowClient()
+    client.set_terminated(parent.info.run_id, "FAILED")
+    found = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )
+    assert [r.info.run_id for r in found] == [child.info.run_id]
+    assert client.get_run(parent.info.run_id).info.status == "FAILED"
+
 
 def autolog_summary(url: str) -> dict:
     """What `mlflow.autolog()` + `LogisticRegression().fit` records on the server at `url`."""

@@ -2,6 +2,7 @@
 server's destination, relayed from an allowed artifacts server, and never from anywhere else
 (API.md 2.3: each advisory's request shape)."""
 
+import io
 import sqlite3
 from pathlib import Path
 
@@ -214,3 +215,19 @@ async def test_get_artifact_needs_a_path(combined: TestClient) -> None:
     async with combined.get("/get-artifact", params={"run_id": info["run_id"]}) as response:
         assert response.status == 400
         assert "'path'" in (await response.json())["message"]
+
+
+async def test_upload_artifact_from_the_ui(combined: TestClient) -> None:
+    info = await new_run(combined)
+    url = "/ajax-api/2.0/mlflow/upload-artifact"
+    params = {"run_uuid": info["run_id"], "path": "notes/a.txt"}
+    async with combined.post(url, params=params, data=b"hi") as response:
+        assert response.status == 200, await response.text()
+    async with combined.get("/get-artifact", params=params) as response:
+        assert await response.read() == b"hi"
+    for bad in ({"path": "x"}, {"run_uuid": info["run_id"]}, {**params, "path": "../x"}):
+        async with combined.post(url, params=bad, data=b"hi") as response:
+            assert response.status == 400
+    too_big = io.BytesIO(b"x" * (10 << 20 | 1))
+    async with combined.post(url, params=params, data=too_big) as response:
+        assert response.status == 400

@@ -13,8 +13,9 @@ from sqlalchemy import update
 
 from cli.main import main
 from tracking.errors import NotFound
+from tracking.logged_models import LoggedModel
 from tracking.open import store_from_uri
-from tracking.schema import runs
+from tracking.schema import logged_models, runs
 from tracking.sql_store import SqlStore
 from tracking.store import RunInfo
 
@@ -203,3 +204,93 @@ def test_a_missing_store_is_an_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["gc", "--backend-store-uri", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "No tracking database" in result.stderr
     assert not (tmp_path / "none.db").exists()
+
+
+# -- logged models, and locations gc must never touch (API.md 2.3) ------------------------------
+
+
+def new_model(world: World, deleted: bool = True) -> LoggedModel:
+    model = world.run(lambda s: s.create_logged_model("0", "m", "", "", [], []))
+    folder = world.dest / model.artifact_location.removeprefix(ROOT)
+    folder.mkdir(parents=True)
+    (folder / "MLmodel").write_bytes(b"x" * 7)
+    if deleted:
+        world.run(lambda s: s.delete_logged_model(model.model_id))
+    return model
+
+
+def test_deleted_logged_models_go_with_their_folder(world: World) -> None:
+    gone, kept = new_model(world), new_model(world, deleted=False)
+    code, out, err = world.gc()
+    assert code == 0, err
+    assert f"Logged model {gone.model_id} permanently deleted: 1 file(s), 7 bytes." in out
+    assert not (world.dest / "0" / "models" / gone.model_id).exists()
+    assert (world.dest / "0" / "models" / kept.model_id / "artifacts" / "MLmodel").is_file()
+    with pytest.raises(NotFound):
+        world.run(lambda s: s.get_logged_model(gone.model_id, allow_deleted=True))
+
+
+def test_logged_model_ids_name_deleted_models_only(world: World) -> None:
+    active = new_model(world, deleted=False)
+    code, _, err = world.gc("--logged-model-ids", active.model_id)
+    assert code == 1
+    assert f"Logged model {active.model_id} is active" in err
+    gone = new_model(world)
+    code, out, _ = world.gc("--logged-model-ids", gone.model_id)
+    assert code == 0
+    assert "Freed 0 run(s)" in out and gone.model_id in out
+
+
+def test_a_deleted_experiments_models_go_with_it(world: World) -> None:
+    eid = world.run(lambda s: s.create_experiment("doomed", None, []))
+    model = world.run(lambda s: s.create_logged_model(eid, "m", "", "", [], []))
+    folder = world.dest / model.artifact_location.removeprefix(ROOT)
+    folder.mkdir(parents=True)
+    (folder / "MLmodel").write_text("x")
+    world.run(lambda s: s.delete_experiment(eid))
+    code, out, err = world.gc("--experiment-ids", eid)
+    assert code == 0, err
+    assert not folder.exists()
+    assert f"Experiment {eid} permanently deleted." in out
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "/etc",
+        "file:///etc",
+        "http:///?/../../../../etc",
+        "http:///#/../../../../etc",
+        "mlflow-artifacts:/../outside",
+        "mlflow-artifacts:/%2e%2e/outside",
+        "mlflow-artifacts:/%252e%252e/outside",
+        "http://169.254.169.254/api/2.0/mlflow-artifacts/artifacts/x",
+        "mlflow-artifacts://attacker.example/x",
+    ],
+)
+def test_locations_off_the_destination_are_never_deleted(
+    world: World, tmp_path: Path, location: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    run = world.new_run()
+    model = new_model(world)
+    run_uri = f"{location}/{run.run_id}/artifacts"
+    model_uri = f"{location}/models/{model.model_id}/artifacts"
+    world.run(lambda s: _relocate(s, run.run_id, run_uri, model.model_id, model_uri))
+    code, _, err = world.gc()
+    assert code == 1
+    assert "kept" in err
+    assert (outside / "keep.txt").is_file()
+    assert world.exists(run)
+
+
+async def _relocate(
+    store: SqlStore, run_id: str, run_uri: str, model_id: str, model_uri: str
+) -> None:
+    """Point a run and a model somewhere else, as a client that logs directly may have."""
+    run_change = update(runs).where(runs.c.run_id == run_id).values(artifact_uri=run_uri)
+    where = logged_models.c.model_id == model_id
+    model_change = update(logged_models).where(where).values(artifact_location=model_uri)
+    await store._write(lambda c: (c.execute(run_change), c.execute(model_change)))
