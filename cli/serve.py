@@ -81,6 +81,8 @@ def check_security(settings: Settings) -> None:
     """The certificate and the users file are read once here, so that a mistake stops the
     server with one message instead of failing every worker."""
     server_context(settings)
+    if settings.auth_store_uri and not (settings.artifacts_only and settings.auth_file):
+        raise ValueError("--auth-store-uri is for --artifacts-only servers with --auth-file")
     if settings.auth_file:
         from gateway.auth import check_file
 

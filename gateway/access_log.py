@@ -2,12 +2,16 @@
 
 import logging
 import os
+import re
 import time
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
 from gateway.auth import USER
+
+SIGNED = re.compile(r"([?&](?:token|upload_id)=)[^&]*")
+"""Query values that grant access (gateway part uploads and signed downloads): never logged."""
 
 
 class AccessLogger(AbstractAccessLogger):
@@ -21,7 +25,7 @@ class AccessLogger(AbstractAccessLogger):
             stamp,
             os.getpid(),
             request.method,
-            request.path_qs,
+            SIGNED.sub(r"\1***", request.path_qs),
             response.status,
             response.body_length,
             duration * 1000,

@@ -113,6 +113,11 @@ class Settings:
         "Users file (TOML): users, password and token hashes, groups, grants, OIDC. Every route "
         "then needs a permission; empty: no authentication. Reloaded on change and on SIGHUP.",
     )
+    auth_store_uri: str = setting(
+        "",
+        "With --artifacts-only and --auth-file: the tracking server's store (its "
+        "--backend-store-uri), read to apply experiment grants to artifact paths.",
+    )
     read_only: bool = setting(False, "Refuse every write and delete, to everyone (403).")
     certfile: str = setting("", "Serve HTTPS with this certificate chain (PEM).")
     keyfile: str = setting("", "The private key of --certfile (PEM), if not inside it.")

@@ -12,14 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from gateway.auth import PRINCIPAL, USER
+from gateway.auth import PRINCIPAL, USER, tracking_store
 from gateway.auth.checker import Checker
 from gateway.auth.failures import Throttled, Unauthenticated
 from gateway.auth.permissions import Permission, Target
 from gateway.auth.policy import Principal
 from gateway.auth.rules import UNCLASSIFIED, Rule, route_rule
 from gateway.errors import ApiError, Handler, PermissionDenied, render_error
-from gateway.tracking.keys import STORE
 
 if TYPE_CHECKING:
     from gateway.auth.reload import AuthState
@@ -88,7 +87,7 @@ async def _checked(
     request[PRINCIPAL] = who
     if who.name is not None:
         request[USER] = who.name
-    checker = Checker(authenticator.policy, request.app.get(STORE), authenticator.lookups)
+    checker = Checker(authenticator.policy, tracking_store(request.app), authenticator.lookups)
     assert rule.permission is not None
     for target in await rule.targets(request):
         if not await checker.allows(who, rule.permission, target):

@@ -11,7 +11,7 @@ expire.
 
 from aiohttp import web
 
-from gateway.auth import AUTH_STATE, PRINCIPAL
+from gateway.auth import AUTH_STATE, PRINCIPAL, tracking_store
 from gateway.errors import PermissionDenied
 from gateway.keys import SETTINGS
 
@@ -30,7 +30,6 @@ async def may_use(request: web.Request, user: str | None, write: bool, path: str
     from gateway.auth.checker import Checker
     from gateway.auth.permissions import ARTIFACT, Permission, Target
     from gateway.auth.policy import ANONYMOUS_PRINCIPAL
-    from gateway.tracking.keys import STORE
 
     needed = Permission.WRITE if write else Permission.READ
     if write and request.app[SETTINGS].read_only:
@@ -46,7 +45,7 @@ async def may_use(request: web.Request, user: str | None, write: bool, path: str
         who = policy.principal_of(policy.users[user])
     else:
         raise PermissionDenied(f"The user '{user}' of this token no longer exists.")
-    checker = Checker(policy, request.app.get(STORE), authenticator.lookups)
+    checker = Checker(policy, tracking_store(request.app), authenticator.lookups)
     if not await checker.allows(who, needed, Target(ARTIFACT, path)):
         raise PermissionDenied(
             f"Permission denied: user '{who.shown}' does not have '{needed.word}' permission "

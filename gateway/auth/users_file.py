@@ -185,6 +185,8 @@ def _user(name: str, raw: Any) -> User:
     where = f"users.{name}"
     if not isinstance(raw, dict):
         raise ValueError(f"{where} must be a table")
+    if not name or ":" in name or name != name.strip():
+        raise ValueError(f"{where}: a user name must be non-empty, without ':' or outer spaces")
     _only(raw, where, {"password", "groups", "tokens"})
     password = raw.get("password")
     if password is not None:

@@ -141,6 +141,7 @@ def test_client_certificates_with_ca_certs(
         (["--auth-file", "missing.toml"], "the users file does not exist"),
         (["--certfile", "missing.pem"], "No such file"),
         (["--keyfile", "k.pem"], "--keyfile and --ca-certs need --certfile"),
+        (["--auth-store-uri", "sqlite:///x.db"], "--auth-store-uri is for --artifacts-only"),
     ],
 )
 def test_a_bad_security_setting_stops_the_server_with_one_line(

@@ -62,6 +62,7 @@ def test_production_defaults_are_argon2_cffis() -> None:
         ),
         ("[oidc]\njwks = 'k.json'\nissuer = 'i'\n", "'audience' in oidc"),
         ("not toml at all = = =", "not valid TOML"),
+        ('[users."a:b"]\n', "without ':'"),
     ],
 )
 def test_mistakes_are_refused_saying_where(text: str, says: str) -> None:

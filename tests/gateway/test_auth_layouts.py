@@ -96,3 +96,22 @@ async def test_logged_models_follow_their_experiment(
             assert r.status == status, await r.text()
         async with client.delete(f"{API}/logged-models/{model_id}", headers=basic(WRITER)) as r:
             assert r.status == 403  # write < delete
+
+
+async def test_an_artifacts_only_server_reads_grants_from_the_tracking_store(
+    make_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    """The split setup: runs on the tracking server, files on an --artifacts-only one that reads
+    the tracking database (--auth-store-uri) to apply experiment grants."""
+    tracking = await make(make_gateway, tmp_path, EXPERIMENTS_ROOT)
+    await admin_call(tracking, "experiments/create", {"name": "team-exp"})
+    mine, uri = await run_in(tracking, "1")
+    theirs, _ = await run_in(tracking, "0")
+    assert uri == f"{EXPERIMENTS_ROOT}/1/{mine}/artifacts"
+    users = tmp_path / "users.toml"
+    database = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    artifacts = await make_gateway(auth_file=str(users), auth_store_uri=database)
+    assert await put(artifacts, f"experiments/1/{mine}/artifacts/a.txt") == 200
+    assert await put(artifacts, f"experiments/0/{theirs}/artifacts/a.txt") == 403
+    without = await make_gateway(auth_file=str(users))
+    assert await put(without, f"experiments/1/{mine}/artifacts/a.txt") == 403

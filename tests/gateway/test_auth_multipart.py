@@ -93,3 +93,21 @@ async def test_signed_downloads_are_checked_like_reads(
     async with client.get(url) as r:
         assert r.status == 403
         assert "no longer exists" in await r.text()
+
+
+def test_the_access_log_never_shows_a_token(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from gateway.access_log import AccessLogger
+
+    logger = AccessLogger(logging.getLogger("artgw.test-access"), "")
+    path = "/api/2.0/mlflow-artifacts/mpu/part/a.bin?upload_id=SECRET1&part_number=1"
+    with caplog.at_level(logging.DEBUG, logger="artgw.test-access"):
+        logger.log(make_mocked_request("PUT", path), web.Response(), 0.001)
+        logger.log(make_mocked_request("GET", "/x/signed/a.bin?token=SECRET2"), web.Response(), 0)
+    assert "SECRET" not in caplog.text
+    assert "a.bin?upload_id=***&part_number=1 200" in caplog.text
+    assert "a.bin?token=*** 200" in caplog.text
