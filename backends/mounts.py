@@ -161,6 +161,15 @@ class MountedBackend(Backend):
 
     # -- operations the mount table changes ------------------------------------------------------
 
+    async def sweep_parts(self, started_before: float) -> int:
+        """Every store's abandoned part uploads (the one Backend method that takes no path)."""
+        counts = [
+            await backend.sweep_parts(started_before)
+            for backend in [self.default, *self.mounts.values()]
+            if backend.capabilities.part_uploads
+        ]
+        return sum(counts)
+
     async def stat(self, path: str) -> Stat:
         backend, inner = self.resolve(path)
         try:

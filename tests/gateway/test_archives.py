@@ -230,3 +230,28 @@ def _target(fd: Path) -> str:
         return os.readlink(fd)
     except OSError:
         return ""
+
+
+async def test_head_of_an_archive_has_its_headers_and_no_body(
+    gateway: TestClient, store: StoreView
+) -> None:
+    await seed(store)
+    response = await gateway.head(f"{ARTIFACTS}/0/r1/artifacts", params={"archive": "tar.gz"})
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/gzip"
+    assert response.headers["Content-Disposition"] == "attachment; filename=artifacts.tar.gz"
+    assert await response.read() == b""
+
+
+async def test_a_mount_point_is_browsable_and_downloadable(
+    make_gateway: GatewayFactory, store: StoreView, tmp_path: Path
+) -> None:
+    client = await make_gateway(mounts=(Mount.of("team/fast", str(tmp_path / "fast")),))
+    await client.put(f"{ARTIFACTS}/team/fast/run/m.bin", data=b"model")
+    html = {"Accept": "text/html"}
+    root = await (await client.get(f"{ARTIFACTS}/", headers=html)).text()
+    assert 'href="team/"' in root
+    team = await (await client.get(f"{ARTIFACTS}/team/", headers=html)).text()
+    assert 'href="fast/"' in team
+    data = await fetch(client, "team/fast", "zip")
+    assert members(data, "zip") == {"fast": None, "fast/run": None, "fast/run/m.bin": b"model"}

@@ -3,6 +3,7 @@ fake-gcs-server mounted side by side in one gateway."""
 
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -179,3 +180,21 @@ def test_mount_prefixes_are_confined() -> None:
             Mount.of(bad, "memory://x")
     assert Mount.of("/a/b/", "memory://x").prefix == "a/b"
     assert Mount.parse("a=s3://b/c=d").url == "s3://b/c=d"
+
+
+async def one_piece(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_the_sweep_reaches_every_mount(tmp_path: Path) -> None:
+    """Abandoned part uploads are swept in the default store and in each mount."""
+    backend = open_mounted(str(tmp_path / "d"), {}, (Mount.of("m", str(tmp_path / "m")),))
+    await backend.start()
+    try:
+        for path in ("run/a.bin", "m/run/b.bin"):
+            upload = await backend.begin_parts(path)
+            await backend.write_part(path, upload, 1, one_piece(b"part"))
+        assert await backend.sweep_parts(time.time() + 60) == 2
+        assert await backend.sweep_parts(time.time() + 60) == 0
+    finally:
+        await backend.close()
