@@ -26,6 +26,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from tracking.artifact_roots import origin
 from tracking.errors import InvalidValue
 
 MAX_SOURCE_CHARS = 2048
@@ -39,8 +40,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 @dataclass(frozen=True, slots=True)
 class Places:
     """Where model files may be. `destination`: the URI of this server's artifact destination
-    (read directly). `hosts`: `host:port`s (lower case) of the artifacts servers whose http(s)
-    proxy URIs are allowed (read through them). `roots`: further URIs whose subtree is accepted
+    (read directly). `hosts`: origins (`scheme://host:port`, as tracking.artifact_roots.allow_list
+    makes them) of the artifacts servers whose http(s) proxy URIs are allowed (read through
+    them). `roots`: further URIs whose subtree is accepted
     as a source but never read by this server (a `--default-artifact-root` that clients write
     to directly)."""
 
@@ -186,12 +188,8 @@ def locate(uri: str, places: Places) -> Location | None:
     split = urlsplit(uri)
     if scheme == PROXY_SCHEME and not split.netloc:
         return Location(_clean(split.path))
-    if scheme == PROXY_SCHEME:  # mlflow-artifacts://host:port/...: that server's proxy
-        if split.netloc.lower() not in places.hosts:
-            return None
-        return Location(
-            _clean(split.path), remote=f"http://{split.netloc}/api/2.0/{PROXY_SCHEME}/artifacts"
-        )
+    if scheme == PROXY_SCHEME:  # mlflow-artifacts://host/...: never read (as tracking reads)
+        return None
     if scheme in ("http", "https"):
         return _remote(uri, places)
     tail = within(uri, places.destination)
@@ -200,7 +198,7 @@ def locate(uri: str, places: Places) -> Location | None:
 
 def _remote(uri: str, places: Places) -> Location | None:
     split = urlsplit(uri)
-    if split.netloc.lower() not in places.hosts:
+    if origin(uri) not in places.hosts:
         return None
     parts = [unquote(p) for p in split.path.split("/") if p]
     width = len(PROXY_ROUTE)

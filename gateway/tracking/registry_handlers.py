@@ -6,11 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from backends.paths import confine, join
 from gateway.artifacts import json_response
-from gateway.download import file_response
 from gateway.errors import InvalidParameter, PermissionDenied
-from gateway.keys import BACKEND
+from gateway.tracking import artifact_reads
 from gateway.tracking import registry_wire as wire
 from gateway.tracking.handlers import page_body, store_of
 from gateway.tracking.registry_places import places_of
@@ -362,26 +360,21 @@ def _search(
 
 
 async def get_artifact(request: web.Request) -> web.StreamResponse:
-    """`GET /model-versions/get-artifact?name=&version=&path=`: one file of a version, streamed as
-    the artifacts download does. The version's location is checked again here (a stored source
-    is never trusted), and the file must lie inside it."""
+    """`GET /model-versions/get-artifact?name=&version=&path=`: one file of a version, read as the
+    tracking-side `/get-artifact` reads a run's (gateway/tracking/artifact_reads.py): from this
+    destination or relayed from an allowed artifacts server, 403 anywhere else. The location is
+    checked again here: a stored source is never trusted."""
     schema = {**VERSION, "path": Spec(string, required=True)}
     fields = await fields_of(request, schema)
-    path = confine(fields["path"])
     version = await registry_of(request).get_model_version(fields["name"], fields["version"])
     uri = await _concrete_uri(request, version.download_uri)
-    location = sources.locate(uri, places_of(request.app)) if uri else None
-    if location is None or location.remote:
+    if uri is None:
         raise PermissionDenied(
-            f"The files of model version {version.name}/{version.version} are not in this "
-            "server's artifact destination, so it does not serve them; read them from where "
-            f"they are: {version.download_uri}"
+            f"This server does not read the files of model version {version.name}/"
+            f"{version.version} at '{version.download_uri}'."
         )
-    opened = await request.app[BACKEND].open(join(location.path, path))
-    try:
-        return await file_response(request, opened, path.rpartition("/")[2])
-    finally:
-        await opened.close()
+    place = artifact_reads.where(request, uri, fields["path"])
+    return await artifact_reads.send_file(request, place)
 
 
 async def _concrete_uri(request: web.Request, uri: str) -> str | None:

@@ -2,12 +2,14 @@
 alias, load by `models:/` URIs (predictions equal), search, rename, delete; on one server and in
 the split topology (tracking on artgw, artifacts on an `--artifacts-only` artgw)."""
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pytest
+import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from sklearn.linear_model import LogisticRegression
@@ -131,3 +133,44 @@ def test_registry_in_the_split_topology(
     uris = check_split(tmp_path)
     assert all(uri.startswith(root + "/0/") for uri in uris)
     assert "mlflow-artifacts" not in tracking.log()
+
+
+def test_log_model_with_a_registered_model_name(
+    artgw: Callable[..., ArtgwProcess],
+    tmp_path: Path,
+    use_server: Callable[[str], None],  # noqa: F811
+) -> None:
+    """MLflow 3: the version's source is the logged model (`models:/m-...`), its files the
+    model's; the logged model lists its registrations."""
+    server = artgw("--backend-store-uri=sqlite:///mlflow.db", cwd=tmp_path / "server")
+    use_server(server.url)
+    model = LogisticRegression().fit(X, Y)
+    with mlflow.start_run() as run:
+        info = mlflow.sklearn.log_model(
+            model, name="model", registered_model_name="logged", pip_requirements=["scikit-learn"]
+        )
+    assert str(info.registered_model_version) == "1"
+    loaded = mlflow.pyfunc.load_model("models:/logged/1")
+    assert list(loaded.predict(X)) == list(model.predict(X))
+
+    client = MlflowClient()
+    first = client.get_model_version("logged", "1")
+    assert first.source == f"models:/{info.model_id}" and first.run_id == run.info.run_id
+    logged = client.get_logged_model(info.model_id)
+    assert client.get_model_version_download_uri("logged", "1") == logged.artifact_location
+    second = mlflow.register_model(f"models:/{info.model_id}", "logged")
+    third = mlflow.register_model(f"runs:/{run.info.run_id}/model", "logged")  # finds the model
+    assert (second.version, third.version) == ("2", "3")
+    assert third.source == f"models:/{info.model_id}"
+    # the client notes each registration on the model itself (MLflow's server does too, so its
+    # tag lists each twice); artgw leaves the tag to the client and answers `registrations`
+    tag = client.get_logged_model(info.model_id).tags["mlflow.modelVersions"]
+    assert json.loads(tag) == [{"name": "logged", "version": v} for v in ("1", "2", "3")]
+    body = requests.get(f"{server.url}/api/2.0/mlflow/logged-models/{info.model_id}").json()
+    assert body["model"]["info"]["registrations"] == [
+        {"name": "logged", "version": v} for v in ("1", "2", "3")
+    ]
+    client.delete_model_version("logged", "2")
+    body = requests.get(f"{server.url}/api/2.0/mlflow/logged-models/{info.model_id}").json()
+    assert [r["version"] for r in body["model"]["info"]["registrations"]] == ["1", "3"]
+    assert list(mlflow.pyfunc.load_model("models:/logged/3").predict(X)) == list(model.predict(X))

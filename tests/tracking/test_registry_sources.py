@@ -10,7 +10,7 @@ RUN = "0123456789abcdef0123456789abcdef"
 MODEL = "m-" + "a" * 32
 PLACES = Places(
     destination="/srv/artgw/mlartifacts",
-    hosts=frozenset({"artifacts.internal:5002"}),
+    hosts=frozenset({"http://artifacts.internal:5002"}),
     roots=("s3://bucket/direct",),
 )
 PROXY = "http://artifacts.internal:5002/api/2.0/mlflow-artifacts/artifacts"
@@ -142,10 +142,7 @@ def test_refused_sources(source, run_id, model_id):
         ("/srv/artgw/mlartifacts/0/r/artifacts", Location("0/r/artifacts")),
         ("file:///srv/artgw/mlartifacts/0/r", Location("0/r")),
         (f"{PROXY}/experiments/0/r/artifacts", Location("experiments/0/r/artifacts", PROXY)),
-        (
-            "mlflow-artifacts://artifacts.internal:5002/0/r",
-            Location("0/r", "http://artifacts.internal:5002/api/2.0/mlflow-artifacts/artifacts"),
-        ),
+        ("mlflow-artifacts://artifacts.internal:5002/0/r", None),
         # accepted as a source (clients write there), but never read by the server
         ("s3://bucket/direct/1/r/artifacts/model", None),
         ("runs:/r/model", None),
