@@ -312,3 +312,86 @@ model_outputs = table(
     Column("step", Int64, nullable=False),
 )
 """A run produced a logged model (at a step)."""
+
+# -- the model registry ------------------------------------------------------------------------
+
+MODEL_NAME = 256
+"""The longest registered model name (MLflow's column)."""
+ALIAS = 255
+STAGE = 32
+
+registered_models = table(
+    "registered_models",
+    Column("model_key", Int64, Identity(), primary_key=True),
+    Column("name", Str(MODEL_NAME), nullable=False, unique=True),
+    Column("description", Str),
+    Column("creation_time", Int64, nullable=False),
+    Column("last_updated_time", Int64, nullable=False),
+    Column("last_version", Int64, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""`model_key` is the model's own key, so a rename is one update; `last_version` is the highest
+version number ever given (a new version raises it under the row's lock: no number twice)."""
+
+registered_model_tags = table(
+    "registered_model_tags",
+    Column(
+        "model_key",
+        Int64,
+        ForeignKey("registered_models.model_key", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("key", Str(KEY), primary_key=True),
+    Column("value", Str, nullable=False),
+)
+
+model_versions = table(
+    "model_versions",
+    Column(
+        "model_key",
+        Int64,
+        ForeignKey("registered_models.model_key", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("version", Int64, primary_key=True),
+    Column("creation_time", Int64, nullable=False),
+    Column("last_updated_time", Int64, nullable=False),
+    Column("description", Str),
+    Column("source", Str, nullable=False),
+    Column("storage_location", Str, nullable=False),
+    Column("run_id", Str(RUN_ID)),
+    Column("run_link", Str),
+    Column("model_id", Str(MODEL_ID)),
+    Column("current_stage", Str(STAGE), nullable=False),
+    Index("model_versions_by_run", "run_id"),
+    Index("model_versions_by_model_id", "model_id"),
+)
+"""`source` as the client sent it; `storage_location` where the files are (a logged model's or a
+copied version's location, else the source); `model_id` the logged model registered."""
+
+model_version_tags = table(
+    "model_version_tags",
+    Column("model_key", Int64, primary_key=True),
+    Column("version", Int64, primary_key=True),
+    Column("key", Str(KEY), primary_key=True),
+    Column("value", Str, nullable=False),
+    ForeignKeyConstraint(
+        ["model_key", "version"],
+        ["model_versions.model_key", "model_versions.version"],
+        ondelete="CASCADE",
+        name="model_version_tags_model_key_version_fkey",
+    ),
+)
+
+registered_model_aliases = table(
+    "registered_model_aliases",
+    Column("model_key", Int64, primary_key=True),
+    Column("alias", Str(ALIAS), primary_key=True),
+    Column("version", Int64, nullable=False),
+    ForeignKeyConstraint(
+        ["model_key", "version"],
+        ["model_versions.model_key", "model_versions.version"],
+        ondelete="CASCADE",
+        name="registered_model_aliases_model_key_version_fkey",
+    ),
+)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
+    Select,
     String,
     and_,
     case,
@@ -47,6 +48,7 @@ from tracking.logged_models import (
     ModelSearch,
     ModelStatus,
     ModelStore,
+    Registration,
     RunIo,
 )
 from tracking.names import random_run_name
@@ -60,6 +62,8 @@ from tracking.schema import (
     logged_models,
     model_inputs,
     model_outputs,
+    model_versions,
+    registered_models,
     runs,
 )
 from tracking.store import ACTIVE, DELETED, Clause, Metric, Page, Param, Tag, now_ms
@@ -90,6 +94,7 @@ def _to_model(row: Row[Any], extra: dict[str, dict[str, list[Any]]]) -> LoggedMo
         tags=tuple(found.get("tags", ())),
         params=tuple(found.get("params", ())),
         metrics=tuple(found.get("metrics", ())),
+        registrations=tuple(found.get("registrations", ())),
     )
 
 
@@ -112,7 +117,21 @@ def _load(c: Connection, rows: list[Row[Any]]) -> list[LoggedModel]:
         )
         for row in c.execute(query):
             extra[row.model_id].setdefault("metrics", []).append(_to_model_metric(row))
+        for row in c.execute(_registrations(chunk)):
+            found = Registration(row.name, str(row.version))
+            extra[row.model_id].setdefault("registrations", []).append(found)
     return [_to_model(row, extra) for row in rows]
+
+
+def _registrations(model_ids: list[str]) -> Select[Any]:
+    """The registry's versions made from these models (tracking/sql_registry.py)."""
+    mv, rm = model_versions.c, registered_models.c
+    return (
+        select(mv.model_id, rm.name, mv.version)
+        .join(registered_models, rm.model_key == mv.model_key)
+        .where(mv.model_id.in_(model_ids))
+        .order_by(rm.name, mv.version)
+    )
 
 
 def _to_model_metric(row: Row[Any]) -> ModelMetric:

@@ -16,6 +16,7 @@ from tracking import sql_experiments as experiments
 from tracking import sql_runs as runs
 from tracking.db import Database
 from tracking.sql_models import SqlModelStore
+from tracking.sql_registry_store import SqlRegistryStore
 from tracking.store import (
     ACTIVE,
     DELETED,
@@ -34,7 +35,7 @@ from tracking.store import (
 T = TypeVar("T")
 
 
-class SqlStore(SqlModelStore, TrackingStore):
+class SqlStore(SqlModelStore, SqlRegistryStore, TrackingStore):
     def __init__(self, uri: str, default_artifact_root: str, *, create: bool = True) -> None:
         """`uri` is a --backend-store-uri (checked now; a SQLite path resolves at `open`)."""
         self.target = store_uri.parse(uri)

@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from gateway.settings import Settings
-from gateway.tracking import artifact_handlers, artifact_reads
+from gateway.tracking import artifact_handlers, artifact_reads, registry_routes
 from gateway.tracking.keys import MODELS, STORE
 from gateway.tracking.landing import experiment_sections
+from gateway.tracking.registry_landing import model_sections
+from gateway.tracking.registry_places import PLACES, places_from
 from gateway.tracking.routes import artifacts_only_routes, routes
 from gateway.urls import API_PREFIXES
 from gateway.web.landing import add_landing_source
@@ -26,10 +28,14 @@ def install(app: web.Application, settings: Settings) -> None:
         app[MODELS] = store
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(artifact_reads.session_context)
+    app[PLACES] = places_from(settings)
     for prefix in API_PREFIXES:
         app.add_routes(routes(prefix))
+        app.add_routes(registry_routes.routes(prefix))
     app.add_routes(artifact_handlers.root_routes())
+    app.add_routes(registry_routes.root_routes())
     add_landing_source(app, experiment_sections)
+    add_landing_source(app, model_sections)
 
 
 def install_artifacts_only(app: web.Application) -> None:

@@ -91,6 +91,8 @@ TRACKING_CASES = [
     Case("GET", "mlflow/experiments/get-by-name?experiment_name=team-exp", R),
     Case("POST", "mlflow/experiments/search", R, body={}, filtered=True),
     Case("GET", "mlflow/experiments/search", R, filtered=True),
+    Case("GET", "mlflow/registered-models/search", R, filtered=True),
+    Case("GET", "mlflow/model-versions/search", R, filtered=True),
     Case(
         "POST",
         "mlflow/experiments/update",
