@@ -147,7 +147,7 @@ def test_reads_and_writes_follow_the_method(tmp_path: Path) -> None:
         reads = method in ("GET", "HEAD") or name in READ_BY_POST
         assert (rule.permission == Permission.READ) == reads, (method, path, rule.permission)
         entity_delete = name.endswith(("/delete", "/restore")) or (
-            method == "DELETE" and "tags" not in name and "alias" not in name
+            method == "DELETE" and "tag" not in name and "alias" not in name
         )
         if entity_delete:
             assert rule.permission >= Permission.DELETE, (method, path, rule.permission)
