@@ -28,7 +28,15 @@ lint: $(VENV)/.test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The MLflow 2 client of the 2.x compatibility test, in a venv of its own (made here, not inside
+# the test's time limit).
+MLFLOW2_VENV := .emu/mlflow2-venv
+$(MLFLOW2_VENV)/.installed:
+	$(PYTHON) -m venv $(MLFLOW2_VENV)
+	$(MLFLOW2_VENV)/bin/python -m pip install -q 'mlflow-skinny==2.22.*' numpy pandas
+	echo 'mlflow-skinny==2.22.*' > $@
+
+test: lint $(MLFLOW2_VENV)/.installed
 	bash tests/setup-system.sh
 	$(BIN)/pytest
 

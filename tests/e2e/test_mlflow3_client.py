@@ -199,7 +199,8 @@ def test_autolog_records_what_mlflow_server_records(
 
 
 def mlflow2_python() -> Path:
-    """A venv with the MLflow 2 client, made once under .emu/ (pip's cache makes it quick)."""
+    """A venv with the MLflow 2 client, made once under .emu/ (`make test` makes it beforehand;
+    made here when the suite runs without it)."""
     python = MLFLOW2_VENV / "bin" / "python"
     done = MLFLOW2_VENV / ".installed"
     if not done.exists():
@@ -221,6 +222,7 @@ print(run.info.run_id)
 """
 
 
+@pytest.mark.timeout(900)
 def test_mlflow2_client_logs_a_model_without_warning(
     combined: ArtgwProcess, tmp_path: Path
 ) -> None:
