@@ -11,7 +11,7 @@ from typing import Any
 
 from tracking.errors import InvalidValue
 from tracking.logged_models import ModelOrder, ModelStatus
-from tracking.search import tokenize
+from tracking.search import FilterSyntax, describe, string_list, tokenize, unquote
 from tracking.store import Clause
 
 NUMERIC_ATTRIBUTES = ("creation_timestamp_ms", "last_updated_timestamp_ms")
@@ -26,10 +26,6 @@ NUMBER_OPS = ("<", "<=", ">", ">=", "=", "!=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN")
 
 
-class _Syntax(ValueError):
-    pass
-
-
 def parse_filter(text: str | None) -> tuple[Clause, ...]:
     if not text or not text.strip():
         return ()
@@ -38,7 +34,7 @@ def parse_filter(text: str | None) -> tuple[Clause, ...]:
         clauses = [_clause(tokens)]
         while tokens:
             if tokens.pop(0)[1].upper() != "AND":
-                raise _Syntax(
+                raise FilterSyntax(
                     "comparisons must be joined with AND (OR and parentheses are not supported)"
                 )
             clauses.append(_clause(tokens))
@@ -54,18 +50,18 @@ def _clause(tokens: list[tuple[str, str]]) -> Clause:
     op = _operator(tokens)
     allowed = NUMBER_OPS if numeric else STRING_OPS
     if op not in allowed:
-        raise _Syntax(f"{op} cannot compare {_describe(kind, key)}; use one of {allowed}")
+        raise FilterSyntax(f"{op} cannot compare {describe(kind, key)}; use one of {allowed}")
     if op in ("IN", "NOT IN"):
-        value: Any = _string_list(tokens)
+        value: Any = string_list(tokens)
     else:
         token_kind, text = tokens.pop(0)
         if numeric and token_kind == "number":
             value = float(text)
         elif not numeric and token_kind == "string":
-            value = _unquote(text)
+            value = unquote(text)
         else:
             expected = "a number" if numeric else "a quoted string"
-            raise _Syntax(f"{_describe(kind, key)} needs {expected}, got {text!r}")
+            raise FilterSyntax(f"{describe(kind, key)} needs {expected}, got {text!r}")
     if key == "status" and kind == "attribute":
         value = _status_value(value, op)
     return Clause(kind, key, op, value)
@@ -76,16 +72,16 @@ def _entity(tokens: list[tuple[str, str]]) -> tuple[str, str]:
     if token_kind == "backtick":
         return "attribute", _attribute(text[1:-1])
     if token_kind != "word":
-        raise _Syntax(f"expected a name, got {text!r}")
+        raise FilterSyntax(f"expected a name, got {text!r}")
     prefix, dot, key = text.partition(".")
     if not dot:
         return "attribute", _attribute(ALIASES.get(text, text))
     if prefix not in KINDS:
-        raise _Syntax(f"unknown entity type {prefix!r}; expected one of {list(KINDS)}")
+        raise FilterSyntax(f"unknown entity type {prefix!r}; expected one of {list(KINDS)}")
     if not key and tokens and tokens[0][0] in ("backtick", "string"):
-        key = _unquote(tokens.pop(0)[1])
+        key = unquote(tokens.pop(0)[1])
     if not key:
-        raise _Syntax(f"a {KINDS[prefix]} name is missing")
+        raise FilterSyntax(f"a {KINDS[prefix]} name is missing")
     kind = KINDS[prefix]
     return kind, _attribute(key) if kind == "attribute" else key
 
@@ -93,7 +89,7 @@ def _entity(tokens: list[tuple[str, str]]) -> tuple[str, str]:
 def _attribute(key: str) -> str:
     if key not in NUMERIC_ATTRIBUTES + STRING_ATTRIBUTES:
         known = ", ".join((*STRING_ATTRIBUTES, "creation_timestamp", "last_updated_timestamp"))
-        raise _Syntax(f"unknown attribute {key!r}; known: {known}")
+        raise FilterSyntax(f"unknown attribute {key!r}; known: {known}")
     return key
 
 
@@ -107,29 +103,13 @@ def _operator(tokens: list[tuple[str, str]]) -> str:
         return "NOT IN"
     if token_kind == "word" and word in ("LIKE", "ILIKE", "IN"):
         return word
-    raise _Syntax(f"expected a comparison operator, got {text!r}")
-
-
-def _string_list(tokens: list[tuple[str, str]]) -> tuple[str, ...]:
-    if tokens.pop(0)[1] != "(":
-        raise _Syntax("IN needs a parenthesised list")
-    values = []
-    while True:
-        token_kind, text = tokens.pop(0)
-        if token_kind != "string":
-            raise _Syntax("IN lists hold quoted strings")
-        values.append(_unquote(text))
-        separator = tokens.pop(0)[1]
-        if separator == ")":
-            return tuple(values)
-        if separator != ",":
-            raise _Syntax("expected ',' or ')' in the IN list")
+    raise FilterSyntax(f"expected a comparison operator, got {text!r}")
 
 
 def _status_value(value: Any, op: str) -> Any:
     """Statuses compare by name (`'READY'` or `'LOGGED_MODEL_READY'`); stored as numbers."""
     if op in ("LIKE", "ILIKE"):
-        raise _Syntax("status compares with =, !=, IN or NOT IN")
+        raise FilterSyntax("status compares with =, !=, IN or NOT IN")
     names = value if isinstance(value, tuple) else (value,)
     numbers = tuple(_status_number(name) for name in names)
     return numbers if isinstance(value, tuple) else numbers[0]
@@ -141,18 +121,7 @@ def _status_number(name: str) -> int:
             return int(ModelStatus[candidate])
     if name == "FAILED":
         return int(ModelStatus.LOGGED_MODEL_UPLOAD_FAILED)
-    raise _Syntax(f"unknown status {name!r}; known: PENDING, READY, UPLOAD_FAILED")
-
-
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    if text[0] == "`":
-        return body
-    return body.replace("\\" + text[0], text[0]).replace("\\\\", "\\")
-
-
-def _describe(kind: str, key: str) -> str:
-    return key if kind == "attribute" else f"{kind} {key!r}"
+    raise FilterSyntax(f"unknown status {name!r}; known: PENDING, READY, UPLOAD_FAILED")
 
 
 def parse_order(entries: list[dict[str, Any]]) -> tuple[ModelOrder, ...]:

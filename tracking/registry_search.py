@@ -9,12 +9,11 @@ the client's own exclusion clause (``tag.`mlflow.prompt.is_prompt` != 'true'``) 
 Orderings are `<key> [ASC|DESC]`, each key once, with MLflow's tie-breakers appended.
 """
 
-import re
 from dataclasses import dataclass
 
 from tracking.errors import InvalidValue
 from tracking.registry import IS_PROMPT_TAG, MAX_SEARCH_MODELS, MAX_SEARCH_VERSIONS
-from tracking.search import decode_token, tokenize
+from tracking.search import FilterSyntax, decode_token, tokenize, unquote
 from tracking.store import Clause, Order
 
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
@@ -85,10 +84,6 @@ class RegistrySearch:
 _FIELDS = {"source_path": "source", "version_number": "version"}
 
 
-class _Syntax(ValueError):
-    pass
-
-
 def parse_search(
     grammar: Grammar,
     filter_text: str | None,
@@ -133,7 +128,7 @@ def parse_filter(text: str, grammar: Grammar) -> tuple[Clause, ...]:
         clauses = [_clause(tokens, grammar)]
         while tokens:
             if tokens.pop(0)[1].upper() != "AND":
-                raise _Syntax("clauses must be joined with AND")
+                raise FilterSyntax("clauses must be joined with AND")
             clauses.append(_clause(tokens, grammar))
     except (ValueError, IndexError) as exc:  # ours, or the tokenizer's
         raise InvalidValue(f"Invalid filter {text!r}: {exc or 'it ends too early'}.") from None
@@ -145,19 +140,19 @@ def _clause(tokens: list[tuple[str, str]], grammar: Grammar) -> Clause:
     op = _operator(tokens)
     if kind == "tag":
         if op not in _STRING_OPS:
-            raise _Syntax(f"{op} cannot compare tags; use one of {', '.join(_STRING_OPS)}")
+            raise FilterSyntax(f"{op} cannot compare tags; use one of {', '.join(_STRING_OPS)}")
         return Clause("tag", key, op, _string(tokens, f"tag {key!r}"))
     field = _FIELDS.get(key, key)
     if op in ("IN", "NOT IN"):
         if key not in grammar.listable:
-            raise _Syntax(f"{op} is only supported for {', '.join(sorted(grammar.listable))}")
+            raise FilterSyntax(f"{op} is only supported for {', '.join(sorted(grammar.listable))}")
         return Clause("attribute", field, op, _string_list(tokens))
     if grammar.attributes[key] == "number":
         if op not in _NUMBER_OPS:
-            raise _Syntax(f"{op} cannot compare {key}")
+            raise FilterSyntax(f"{op} cannot compare {key}")
         return Clause("attribute", field, op, _integer(tokens, key))
     if op not in _STRING_OPS:
-        raise _Syntax(f"{op} cannot compare {key}; use one of {', '.join(_STRING_OPS)}, IN")
+        raise FilterSyntax(f"{op} cannot compare {key}; use one of {', '.join(_STRING_OPS)}, IN")
     return Clause("attribute", field, op, _string(tokens, key))
 
 
@@ -166,7 +161,7 @@ def _entity(tokens: list[tuple[str, str]], grammar: Grammar) -> tuple[str, str]:
     if token_kind == "backtick":  # `name`
         text = text[1:-1]
     elif token_kind != "word":
-        raise _Syntax(f"expected a name, got {text!r}")
+        raise FilterSyntax(f"expected a name, got {text!r}")
     prefix, dot, key = text.partition(".")
     if not dot:
         kind, key = "attribute", text
@@ -175,13 +170,13 @@ def _entity(tokens: list[tuple[str, str]], grammar: Grammar) -> tuple[str, str]:
     elif prefix in _ATTRIBUTE_PREFIXES:
         kind = "attribute"
     else:
-        raise _Syntax(f"invalid entity type {prefix!r}; valid types are attribute, tag, tags")
+        raise FilterSyntax(f"invalid entity type {prefix!r}; valid types are attribute, tag, tags")
     if not key and tokens and tokens[0][0] in ("backtick", "string"):
         key = tokens.pop(0)[1][1:-1]
     if not key:
-        raise _Syntax(f"a {kind} name is missing")
+        raise FilterSyntax(f"a {kind} name is missing")
     if kind == "attribute" and key not in grammar.attributes:
-        raise _Syntax(
+        raise FilterSyntax(
             f"invalid attribute {key!r}; valid attributes: {', '.join(grammar.attributes)}"
         )
     return kind, key
@@ -197,27 +192,27 @@ def _operator(tokens: list[tuple[str, str]]) -> str:
     if word == "NOT" and tokens and tokens[0][1].upper() == "IN":
         tokens.pop(0)
         return "NOT IN"
-    raise _Syntax(f"expected a comparison operator, got {text!r}")
+    raise FilterSyntax(f"expected a comparison operator, got {text!r}")
 
 
 def _string(tokens: list[tuple[str, str]], what: str) -> str:
     token_kind, text = tokens.pop(0)
     if token_kind != "string":
-        raise _Syntax(f"{what} needs a quoted string value, got {text!r}")
-    return _unquote(text)
+        raise FilterSyntax(f"{what} needs a quoted string value, got {text!r}")
+    return unquote(text)
 
 
 def _integer(tokens: list[tuple[str, str]], what: str) -> int:
     token_kind, text = tokens.pop(0)
-    body = _unquote(text) if token_kind == "string" else text
+    body = unquote(text) if token_kind == "string" else text
     if token_kind not in ("string", "number") or not body.lstrip("-").isdigit():
-        raise _Syntax(f"{what} needs an integer value, got {text!r}")
+        raise FilterSyntax(f"{what} needs an integer value, got {text!r}")
     return int(body)
 
 
 def _string_list(tokens: list[tuple[str, str]]) -> tuple[str, ...]:
     if tokens.pop(0)[1] != "(":
-        raise _Syntax("IN needs a parenthesised list")
+        raise FilterSyntax("IN needs a parenthesised list")
     values = []
     while True:
         values.append(_string(tokens, "an IN list"))
@@ -225,11 +220,7 @@ def _string_list(tokens: list[tuple[str, str]]) -> tuple[str, ...]:
         if separator == ")":
             return tuple(values)
         if separator != ",":
-            raise _Syntax("expected ',' or ')' in the IN list")
-
-
-def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text[1:-1])
+            raise FilterSyntax("expected ',' or ')' in the IN list")
 
 
 def parse_order_by(items: list[str], grammar: Grammar) -> tuple[Order, ...]:

@@ -75,8 +75,8 @@ RUNS = Grammar(RUN_KINDS, RUN_ATTRIBUTES)
 EXPERIMENTS = Grammar(EXPERIMENT_KINDS, EXPERIMENT_ATTRIBUTES)
 
 
-class _Syntax(ValueError):
-    pass
+class FilterSyntax(ValueError):
+    """A filter that does not parse; the search modules turn it into InvalidValue."""
 
 
 def tokenize(text: str) -> list[tuple[str, str]]:
@@ -85,7 +85,7 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     while text[position:].strip():
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise _Syntax(f"unexpected text at {text[position:].strip()[:20]!r}")
+            raise FilterSyntax(f"unexpected text at {text[position:].strip()[:20]!r}")
         kind = match.lastgroup or ""
         tokens.append((kind, match.group(kind)))
         position = match.end()
@@ -98,9 +98,9 @@ def parse_filter(text: str, grammar: Grammar) -> tuple[Clause, ...]:
         clauses = [_clause(tokens, grammar)]
         while tokens:
             if tokens.pop(0)[1].upper() != "AND":
-                raise _Syntax("clauses must be joined with AND")
+                raise FilterSyntax("clauses must be joined with AND")
             clauses.append(_clause(tokens, grammar))
-    except (_Syntax, IndexError) as exc:
+    except (FilterSyntax, IndexError) as exc:
         detail = str(exc) or "it ends too early"
         raise InvalidValue(f"Invalid value for parameter 'filter' ({text!r}): {detail}.") from None
     return tuple(clauses)
@@ -114,8 +114,8 @@ def parse_order_by(items: list[str], grammar: Grammar) -> tuple[Order, ...]:
             kind, key = _entity(tokens, grammar)
             direction = tokens.pop(0)[1].upper() if tokens else "ASC"
             if direction not in ("ASC", "DESC") or tokens:
-                raise _Syntax("expected ASC or DESC after the name")
-        except (_Syntax, IndexError) as exc:
+                raise FilterSyntax("expected ASC or DESC after the name")
+        except (FilterSyntax, IndexError) as exc:
             detail = str(exc) or "it ends too early"
             raise InvalidValue(
                 f"Invalid value for parameter 'order_by' ({item!r}): {detail}."
@@ -130,36 +130,36 @@ def _clause(tokens: list[tuple[str, str]], grammar: Grammar) -> Clause:
     op = _operator(tokens)
     if op == "IN":
         if (kind, key) != ("attribute", "run_id"):
-            raise _Syntax("IN is only supported for run_id")
-        return Clause(kind, key, op, _string_list(tokens))
+            raise FilterSyntax("IN is only supported for run_id")
+        return Clause(kind, key, op, string_list(tokens))
     allowed = _NUMBER_OPS if numeric else _STRING_OPS
     if op not in allowed:
-        raise _Syntax(f"{op} cannot compare {_describe(kind, key)}")
+        raise FilterSyntax(f"{op} cannot compare {describe(kind, key)}")
     token_kind, text = tokens.pop(0)
     if numeric and token_kind == "number":
         return Clause(kind, key, op, float(text))
     if not numeric and token_kind == "string":
-        return Clause(kind, key, op, _unquote(text))
-    raise _Syntax(f"{_describe(kind, key)} needs a {'number' if numeric else 'quoted string'}")
+        return Clause(kind, key, op, unquote(text))
+    raise FilterSyntax(f"{describe(kind, key)} needs a {'number' if numeric else 'quoted string'}")
 
 
 def _entity(tokens: list[tuple[str, str]], grammar: Grammar) -> tuple[str, str]:
     token_kind, text = tokens.pop(0)
     if token_kind != "word":
-        raise _Syntax(f"expected a name, got {text!r}")
+        raise FilterSyntax(f"expected a name, got {text!r}")
     prefix, dot, key = text.partition(".")
     if dot and prefix.lower() in _PREFIXES:
         kind = _PREFIXES[prefix.lower()]
         if not key and tokens and tokens[0][0] in ("backtick", "string"):
-            key = _unquote(tokens.pop(0)[1])
+            key = unquote(tokens.pop(0)[1])
     else:
         kind, key = "attribute", text
     if kind not in grammar.kinds:
-        raise _Syntax(f"{kind} names cannot be searched here")
+        raise FilterSyntax(f"{kind} names cannot be searched here")
     if kind == "attribute" and key not in grammar.attributes:
-        raise _Syntax(f"unknown attribute {key!r}; known: {', '.join(grammar.attributes)}")
+        raise FilterSyntax(f"unknown attribute {key!r}; known: {', '.join(grammar.attributes)}")
     if not key:
-        raise _Syntax(f"a {kind} name is missing")
+        raise FilterSyntax(f"a {kind} name is missing")
     return kind, key
 
 
@@ -169,31 +169,31 @@ def _operator(tokens: list[tuple[str, str]]) -> str:
         return "!=" if text == "<>" else text
     if token_kind == "word" and text.upper() in ("LIKE", "ILIKE", "IN"):
         return text.upper()
-    raise _Syntax(f"expected a comparison operator, got {text!r}")
+    raise FilterSyntax(f"expected a comparison operator, got {text!r}")
 
 
-def _string_list(tokens: list[tuple[str, str]]) -> tuple[str, ...]:
+def string_list(tokens: list[tuple[str, str]]) -> tuple[str, ...]:
     if tokens.pop(0)[1] != "(":
-        raise _Syntax("IN needs a parenthesised list")
+        raise FilterSyntax("IN needs a parenthesised list")
     values = []
     while True:
         token_kind, text = tokens.pop(0)
         if token_kind != "string":
-            raise _Syntax("IN lists hold quoted strings")
-        values.append(_unquote(text))
+            raise FilterSyntax("IN lists hold quoted strings")
+        values.append(unquote(text))
         separator = tokens.pop(0)[1]
         if separator == ")":
             return tuple(values)
         if separator != ",":
-            raise _Syntax("expected ',' or ')' in the IN list")
+            raise FilterSyntax("expected ',' or ')' in the IN list")
 
 
-def _unquote(text: str) -> str:
+def unquote(text: str) -> str:
     body = text[1:-1]
     return re.sub(r"\\(.)", r"\1", body) if text[0] != "`" else body
 
 
-def _describe(kind: str, key: str) -> str:
+def describe(kind: str, key: str) -> str:
     return key if kind == "attribute" else f"{kind} {key!r}"
 
 
