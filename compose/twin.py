@@ -3,13 +3,14 @@
     python -m compose.twin            (or: python compose/twin.py)
 
 starts, in this order, a throwaway PostgreSQL cluster (compose/pg.py), a SeaweedFS cluster with
-its S3 gateway (compose/seaweed.py) and a bucket in it, two `artgw serve --artifacts-only`
-gateways on that bucket, nginx load-balancing them with compose/nginx.conf (compose/nginx.py),
-and the tracking service on PostgreSQL whose default artifact root is nginx. Every artgw runs
-with --auth-file: a users file with one user "twin" and a random password, which it prints (the
-client settings are `Twin.client_env`). It prints the URLs and waits; Ctrl-C (or SIGTERM) stops
-everything it started, newest first, each by its recorded PID (SIGTERM, SIGKILL after 20 s), and
-prints how many requests each gateway served.
+its S3 gateway (compose/seaweed.py) and a bucket in it, the tracking service on PostgreSQL whose
+default artifact root is nginx, two `artgw serve --artifacts-only` gateways on that bucket, and
+nginx load-balancing them with compose/nginx.conf (compose/nginx.py). Every artgw runs with
+--auth-file: a users file with the user "twin" (everything) and "twin-team" (write on the
+team-* experiments, which the gateways look up in PostgreSQL with --auth-store-uri), random
+passwords, which it prints (the client settings are `Twin.client_env`). It prints the URLs and
+waits; Ctrl-C (or SIGTERM) stops everything it started, newest first, each by its recorded PID
+(SIGTERM, SIGKILL after 20 s), and prints how many requests each gateway served.
 """
 
 import argparse
@@ -57,6 +58,10 @@ class Twin(Service):
     ports: dict[str, int] = field(default_factory=dict)
     user: str = "twin"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    team_user: str = "twin-team"
+    """A second user, with write on the experiments named team-* only: the gateways find a
+    path's experiment in the tracking database (--auth-store-uri)."""
+    team_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
     secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     """ARTGW_SECRET of every gateway: a part URL signed by one is good on the other."""
 
@@ -76,17 +81,17 @@ class Twin(Service):
         self.seaweed.start()
         self.seaweed.make_bucket(self.bucket)
         self._write_users_file()
+        self.tracking = self._tracking(ports[1])  # first: it makes the schema the gateways read
+        self.tracking.start()
         for i, port in enumerate(ports[2:], 1):
             self.gateways.append(self._gateway(i, port))
             self.gateways[-1].start()
         self.nginx = nginx_proc(self.root / "nginx", self.rundir, ports[0], ports[2:])
         self.nginx.start()
-        self.tracking = self._tracking(ports[1])
-        self.tracking.start()
 
     def stop(self) -> None:
         """Newest first; safe to call twice, and after a failed start."""
-        for proc in [self.tracking, self.nginx, *reversed(self.gateways)]:
+        for proc in [self.nginx, *reversed(self.gateways), self.tracking]:
             if proc is not None:
                 proc.stop()
         if self.seaweed is not None:
@@ -123,19 +128,23 @@ class Twin(Service):
         return self.root / "users.toml"
 
     def _write_users_file(self) -> None:
-        """The real `artgw users add`, then a grant of everything to that user."""
-        subprocess.run(
-            [*artgw_command(), "users", "add", self.user, "--password-stdin"],
-            input=self.password + "\n",
-            env={**os.environ, "ARTGW_AUTH_FILE": str(self.users_file)},
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        grant = f'\n[[grants]]\nto = ["user:{self.user}"]\npermission = "admin"\nall = true\n'
+        """The real `artgw users add`, then the grants: everything to `user`, write on the
+        team-* experiments to `team_user`."""
+        for name, password in ((self.user, self.password), (self.team_user, self.team_password)):
+            subprocess.run(
+                [*artgw_command(), "users", "add", name, "--password-stdin"],
+                input=password + "\n",
+                env={**os.environ, "ARTGW_AUTH_FILE": str(self.users_file)},
+                check=True,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        grants = f'\n[[grants]]\nto = ["user:{self.user}"]\npermission = "admin"\nall = true\n'
+        grants += f'\n[[grants]]\nto = ["user:{self.team_user}"]\npermission = "write"\n'
+        grants += 'experiment_names = ["team-*"]\n'
         with open(self.users_file, "a") as users:
-            users.write(grant)
+            users.write(grants)
 
     @property
     def client_env(self) -> dict[str, str]:
@@ -160,6 +169,8 @@ class Twin(Service):
         args = ["--artifacts-only", "--artifacts-destination", f"s3://{self.bucket}"]
         args += ["--workers", "1", "--log-level", "debug"]
         env = {**self.seaweed.env, "ARTGW_SECRET": self.secret}
+        assert self.postgres is not None  # its URI holds a password: not on the command line
+        env["ARTGW_AUTH_STORE_URI"] = self.postgres.uri()
         return self._artgw(f"gateway{index}", port, args, env)
 
     def _tracking(self, port: int) -> Proc:
@@ -192,6 +203,8 @@ class Twin(Service):
                 f"tracking   {self.tracking_url}   (MLFLOW_TRACKING_URI)",
                 f"user       {self.user} / {self.password}   (MLFLOW_TRACKING_USERNAME / "
                 f"MLFLOW_TRACKING_PASSWORD; users file {self.users_file})",
+                f"team user  {self.team_user} / {self.team_password}   (write on experiments "
+                "named team-*)",
                 f"artifacts  {self.nginx_url}   (nginx, default artifact root "
                 f"{self.nginx_url}{ARTIFACTS_PATH}/experiments)",
                 f"gateways   {gateways}",

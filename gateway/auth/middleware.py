@@ -40,16 +40,16 @@ class RouteRules:
     """Each route's rule, computed on first use (a route missing from the tables is admin-only)."""
 
     def __init__(self) -> None:
-        self._rules: dict[web.AbstractRoute, Rule | None] = {}
+        self._rules: dict[web.AbstractRoute, Rule] = {}
 
     def of(self, request: web.Request) -> Rule | None:
         route = request.match_info.route
-        if route not in self._rules:
-            if route.resource is None:  # aiohttp's own 404/405 answers: nothing to protect
-                self._rules[route] = None
-            else:
-                self._rules[route] = route_rule(route) or UNCLASSIFIED
-        return self._rules[route]
+        if route.resource is None:  # aiohttp's own 404/405 (a new route object each time)
+            return None
+        rule = self._rules.get(route)
+        if rule is None:
+            rule = self._rules[route] = route_rule(route) or UNCLASSIFIED
+        return rule
 
 
 def auth_middleware(state: "AuthState | None", read_only: bool) -> Any:

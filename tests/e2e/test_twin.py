@@ -140,6 +140,39 @@ def test_the_seed_example_through_the_twin(twin: Twin, client_env: None, tmp_pat
     assert signed_in.status_code == 200 and signed_in.json()["files"]
 
 
+def test_experiment_grants_hold_on_the_gateways(
+    twin: Twin, client_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """twin-team may write to the team-* experiments only; the artifacts-only gateways behind
+    nginx find each path's experiment in PostgreSQL (--auth-store-uri)."""
+    admin = (twin.user, twin.password)
+    made = requests.post(
+        f"{twin.tracking_url}/api/2.0/mlflow/runs/create",
+        json={"experiment_id": "0"},
+        auth=admin,
+        timeout=10,
+    )
+    others = made.json()["run"]["info"]["run_id"]
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", twin.team_user)
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", twin.team_password)
+    mlflow.set_experiment("team-twin")
+    (tmp_path / "note.txt").write_text("team\n")
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(tmp_path / "note.txt"))
+    assert MlflowClient().download_artifacts(run.info.run_id, "note.txt", str(tmp_path / "d"))
+    team = (twin.team_user, twin.team_password)
+    base = f"{twin.nginx_url}{ARTIFACTS_PATH}/experiments"
+    assert (
+        requests.put(
+            f"{base}/0/{others}/artifacts/x.txt", data=b"x", auth=team, timeout=10
+        ).status_code
+        == 403
+    )
+    assert (
+        requests.get(f"{base}/0/{others}/artifacts/x.txt", auth=team, timeout=10).status_code == 403
+    )
+
+
 def test_multipart_parts_spread_over_both_gateways(
     twin: Twin, client_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -319,3 +319,12 @@ async def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled(
     assert [await attempt("203.0.113.7", bad) for _ in range(3)] == [401, 401, 429]
     assert await attempt("198.51.100.1", basic(WRITER)) == 200  # another client behind it
     assert await attempt("198.51.100.1, 203.0.113.7", basic(WRITER)) == 429  # forged left hop
+
+
+async def test_unknown_urls_stay_404(client: TestClient) -> None:
+    """aiohttp's own 404/405 answers reveal nothing and pass untouched (and, being a new route
+    object each time, are never remembered by the middleware's rule cache)."""
+    for i in range(3):
+        async with client.get(f"/no/such/page/{i}") as r:
+            assert r.status == 404
+            assert (await r.json())["error_code"] == "ENDPOINT_NOT_FOUND"

@@ -1,114 +1,126 @@
-"""Registry endpoints are classified by name (grants on registered models); a new model version
-also needs read on what it points at, since the registry then serves it. The registry is the
-real one, its models made by the admin."""
+"""The model registry under --auth-file: its endpoints are classified by name (grants on
+registered models), its searches show only readable models, and a new model version also needs
+read on what it points at, since the registry then serves it."""
 
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from gateway.app import make_app
-from gateway.settings import Settings
-from tests.auth_users import ADMIN, OTHER, READER, WRITER, UsersFile, basic
+from tests.auth_users import ADMIN, OTHER, READER, WRITER, Person, UsersFile, basic
+from tests.conftest import GatewayFactory
 
 API = "/api/2.0/mlflow"
 
 
-MODELS = ("team-a", "other-b", "team-c", "team-m", "other-m", "x", "zz-last")
-
-
-async def as_admin(client: TestClient, method: str, endpoint: str, body: dict) -> None:
-    async with client.request(method, f"{API}/{endpoint}", json=body, headers=basic(ADMIN)) as r:
-        assert r.status == 200, await r.text()
-
-
 @pytest.fixture
-async def client(aiohttp_client, tmp_path: Path) -> TestClient:
+async def client(make_gateway: GatewayFactory, tmp_path: Path) -> TestClient:
     users = UsersFile(tmp_path / "users.toml").write()
-    settings = Settings(
-        artifacts_destination=str(tmp_path / "store"),
+    return await make_gateway(
+        artifacts_only=False,
         backend_store_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
         auth_file=str(users),
     )
-    client = await aiohttp_client(make_app(settings))
-    for name in MODELS:
-        await as_admin(client, "POST", "registered-models/create", {"name": name})
-    version = {"name": "team-a", "source": "mlflow-artifacts:/team/a"}
-    await as_admin(client, "POST", "model-versions/create", version)
-    alias = {"name": "team-a", "alias": "champion", "version": "1"}
-    await as_admin(client, "POST", "registered-models/alias", alias)
-    return client
+
+
+async def call(
+    client: TestClient, who: Person, method: str, endpoint: str, body: dict
+) -> tuple[int, dict]:
+    kwargs = {"params": body} if method == "GET" else {"json": body}
+    async with client.request(method, f"{API}/{endpoint}", headers=basic(who), **kwargs) as r:
+        return r.status, await r.json()
+
+
+async def admin(client: TestClient, endpoint: str, body: dict) -> dict:
+    status, answer = await call(client, ADMIN, "POST", endpoint, body)
+    assert status == 200, answer
+    return answer
 
 
 async def new_run(client: TestClient, experiment_id: str) -> str:
     if experiment_id != "0":
-        await client.post(
-            f"{API}/experiments/create", json={"name": "team-exp"}, headers=basic(ADMIN)
-        )
-    async with client.post(
-        f"{API}/runs/create", json={"experiment_id": experiment_id}, headers=basic(ADMIN)
-    ) as r:
-        return (await r.json())["run"]["info"]["run_id"]
-
-
-async def create_version(client: TestClient, who, **body: str) -> tuple[int, str]:  # type: ignore[no-untyped-def]
-    async with client.post(f"{API}/model-versions/create", json=body, headers=basic(who)) as r:
-        return r.status, await r.text()
+        await admin(client, "experiments/create", {"name": "team-exp"})
+    return (await admin(client, "runs/create", {"experiment_id": experiment_id}))["run"]["info"][
+        "run_id"
+    ]
 
 
 async def test_a_version_needs_read_on_its_source(client: TestClient) -> None:
     mine, theirs = await new_run(client, "1"), await new_run(client, "0")
-    assert (await create_version(client, WRITER, name="team-m", source=f"runs:/{mine}/model"))[
+    assert (await call(client, WRITER, "POST", "registered-models/create", {"name": "team-m"}))[
         0
     ] == 200
-    status, text = await create_version(
-        client, WRITER, name="team-m", source=f"runs:/{theirs}/model"
+    create = "model-versions/create"
+    status, answer = await call(
+        client,
+        WRITER,
+        "POST",
+        create,
+        {"name": "team-m", "source": f"runs:/{mine}/model", "run_id": mine},
     )
-    assert status == 403 and f"'read' permission on run '{theirs}'" in text
-    status, _ = await create_version(client, WRITER, name="team-m", source="s3://bucket/anything")
+    assert status == 200, answer
+    status, answer = await call(
+        client, WRITER, "POST", create, {"name": "team-m", "source": f"runs:/{theirs}/model"}
+    )
+    assert status == 403 and f"'read' permission on run '{theirs}'" in answer["message"]
+    status, answer = await call(
+        client,
+        WRITER,
+        "POST",
+        create,
+        {
+            "name": "team-m",
+            "source": f"mlflow-artifacts:/1/{mine}/artifacts/model",
+            "run_id": theirs,
+        },
+    )
+    assert status == 403  # the run named beside the source counts too
+    status, _ = await call(
+        client, WRITER, "POST", create, {"name": "team-m", "source": "s3://bucket/anything"}
+    )
     assert status == 403
-    status, _ = await create_version(
-        client, WRITER, name="team-m", source="mlflow-artifacts:/team/m"
+    status, answer = await call(
+        client, WRITER, "POST", create, {"name": "other-m", "source": f"runs:/{mine}/model"}
     )
-    assert status == 200  # the writer's own prefix
-    status, text = await create_version(
-        client, WRITER, name="other-m", source=f"runs:/{mine}/model"
-    )
-    assert status == 403 and "registered model 'other-m'" in text
-    assert (await create_version(client, ADMIN, name="x", source=f"runs:/{theirs}/model"))[0] == 200
+    assert status == 403 and "registered model 'other-m'" in answer["message"]
+    await admin(client, "registered-models/create", {"name": "x"})
+    assert (
+        await call(client, ADMIN, "POST", create, {"name": "x", "source": f"runs:/{theirs}/model"})
+    )[0] == 200
 
 
 async def test_registry_searches_show_only_readable_models(client: TestClient) -> None:
+    for name in ("team-a", "other-b", "team-c"):
+        await admin(client, "registered-models/create", {"name": name})
     seen = {}
-    page = {"max_results": "3"}  # other-b, other-m, team-a of the models, by name
     for who in (READER, WRITER, OTHER):
-        async with client.get(
-            f"{API}/registered-models/search", params=page, headers=basic(who)
-        ) as r:
-            body = await r.json()
-            seen[who.name] = [m["name"] for m in body["registered_models"]]
-            assert "next_page_token" in body
+        status, body = await call(client, who, "GET", "registered-models/search", {})
+        assert status == 200
+        seen[who.name] = sorted(m["name"] for m in body.get("registered_models", []))
     assert seen == {
-        "reader": ["other-b", "other-m", "team-a"],
-        "writer": ["team-a"],
-        "other": ["other-b", "other-m"],
+        "reader": ["other-b", "team-a", "team-c"],
+        "writer": ["team-a", "team-c"],
+        "other": ["other-b"],
     }
 
 
 @pytest.mark.parametrize(
-    ("who", "method", "endpoint", "status"),
+    ("who", "method", "endpoint", "allowed"),
     [
-        (WRITER, "DELETE", "registered-models/delete", 403),  # write < delete
-        (OTHER, "DELETE", "registered-models/delete", 403),
-        (ADMIN, "DELETE", "registered-models/delete", 200),
-        (READER, "GET", "registered-models/alias?name=team-a&alias=champion", 200),
-        (OTHER, "GET", "registered-models/alias?name=team-a&alias=champion", 403),
-        (WRITER, "GET", "registered-models/alias?name=team-a&alias=champion", 200),
+        (WRITER, "DELETE", "registered-models/delete", False),  # write < delete
+        (OTHER, "DELETE", "registered-models/delete", False),
+        (ADMIN, "DELETE", "registered-models/delete", True),
+        (READER, "GET", "registered-models/get", True),
+        (OTHER, "GET", "registered-models/get", False),
+        (WRITER, "POST", "registered-models/set-tag", True),
+        (READER, "POST", "registered-models/set-tag", False),
+        (WRITER, "POST", "registered-models/rename", False),  # the new name is not the team's
     ],
 )
 async def test_registry_routes_by_name(
-    client: TestClient, who, method: str, endpoint: str, status: int
-) -> None:  # type: ignore[no-untyped-def]
-    body = {"name": "team-a"} if method != "GET" else None
-    async with client.request(method, f"{API}/{endpoint}", json=body, headers=basic(who)) as r:
-        assert r.status == status, await r.text()
+    client: TestClient, who: Person, method: str, endpoint: str, allowed: bool
+) -> None:
+    await admin(client, "registered-models/create", {"name": "team-a"})
+    body = {"name": "team-a", "key": "k", "value": "v", "new_name": "elsewhere"}
+    status, answer = await call(client, who, method, endpoint, body)
+    assert (status == 200) if allowed else (status == 403), (status, answer)
