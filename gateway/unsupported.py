@@ -9,7 +9,6 @@ import re
 
 FEATURES: tuple[tuple[str, str], ...] = (
     (r"traces|unified-traces|get-online-trace-details|get-trace-artifact", "GenAI tracing"),
-    (r"registered-models|model-versions", "the Model Registry"),
     (r"prompts|prompt-optimization|runs/create-promptlab-run", "prompts and prompt optimization"),
     (r"scorers|datasets|issues|label-schemas|review-queues", "GenAI evaluation"),
     (r"gateway|gateway-proxy|endpoints|secrets", "the AI Gateway"),
@@ -26,8 +25,6 @@ def feature_of(path: str) -> str | None:
     """The MLflow feature a request path belongs to, when artgw knows it does not provide it."""
     if path.rstrip("/") in ("/graphql", "/ajax-api/graphql"):
         return "the web UI's GraphQL API"
-    if path.startswith("/model-versions/get-artifact"):
-        return "the Model Registry"
     match = _API.match(path)
     if match is None:
         return None

@@ -107,7 +107,7 @@ def test_registry_on_one_server(
 
 
 def check_split(tmp_path: Path) -> list[str]:
-    """Register and load by alias; the files stay on the artifacts server."""
+    """Register and load by alias; returns the version's download URI."""
     run_id, model = log_model_files(tmp_path)
     version = mlflow.register_model(f"runs:/{run_id}/model", "clf")
     MlflowClient().set_registered_model_alias("clf", "champion", version.version)

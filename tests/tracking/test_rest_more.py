@@ -191,8 +191,6 @@ async def test_validation(
     [
         ("POST", "/api/3.0/mlflow/traces", "GenAI tracing"),
         ("GET", "/api/2.0/mlflow/traces/tr-1/info", "GenAI tracing"),
-        ("POST", "/api/2.0/mlflow/registered-models/create", "Model Registry"),
-        ("GET", "/model-versions/get-artifact", "Model Registry"),
         ("POST", "/api/3.0/mlflow/scorers/register", "GenAI evaluation"),
         ("POST", "/api/3.0/mlflow/datasets/create", "GenAI evaluation"),
         ("POST", "/graphql", "GraphQL"),
