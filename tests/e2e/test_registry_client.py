@@ -133,6 +133,14 @@ def test_registry_in_the_split_topology(
     uris = check_split(tmp_path)
     assert all(uri.startswith(root + "/0/") for uri in uris)
     assert "mlflow-artifacts" not in tracking.log()
+    # the tracking server relays a version's file from the artifacts server (its allow-list
+    # holds the default root's host), as MLflow's UI downloads it
+    query = {"name": "clf", "version": "1", "path": "MLmodel"}
+    relayed = requests.get(f"{tracking.url}/model-versions/get-artifact", params=query, timeout=30)
+    folder = uris[0].removeprefix(root + "/")
+    stored = tmp_path / "artifacts-server" / "mlartifacts" / "experiments" / folder / "MLmodel"
+    assert relayed.status_code == 200 and relayed.content == stored.read_bytes()
+    assert relayed.headers["X-Content-Type-Options"] == "nosniff"
 
 
 def test_log_model_with_a_registered_model_name(
