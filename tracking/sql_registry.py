@@ -440,7 +440,19 @@ def create_version(
             insert(mvt),
             [{"model_key": key, "version": version, "key": t.key, "value": t.value} for t in tags],
         )
-    return get_version(c, name, int(version))
+    return ModelVersion(  # as stored: a new version has no alias yet
+        name=name,
+        version=int(version),
+        creation_timestamp=now,
+        last_updated_timestamp=now,
+        source=source,
+        storage_location=storage_location,
+        description=description,
+        run_id=run_id,
+        run_link=run_link,
+        model_id=model_id,
+        tags=tuple(sorted(tags, key=lambda t: t.key)),
+    )
 
 
 def _queue_on_row_locks(c: Connection) -> None:
