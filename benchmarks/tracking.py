@@ -18,6 +18,7 @@ SQLite store in its own scratch folder.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import http.client
 import json
 import shutil
@@ -77,6 +78,16 @@ class Client:
         self.local = threading.local()
 
     def call(self, method: str, endpoint: str, body: dict[str, Any] | None = None) -> Any:
+        """One request; once again on a new connection when the server had closed the idle one
+        (uvicorn does after 5 s)."""
+        try:
+            return self._call(method, endpoint, body)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            self._conn().close()
+            self.local.conn = None
+            return self._call(method, endpoint, body)
+
+    def _call(self, method: str, endpoint: str, body: dict[str, Any] | None) -> Any:
         conn = self._conn()
         if method == "GET":
             query = "&".join(f"{k}={v}" for k, v in (body or {}).items())
@@ -244,13 +255,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--env", action="append", default=[], metavar="NAME:KEY=VALUE")
     p.add_argument("--workdir", default=str(REPO / ".emu/bench-tracking"))
     p.add_argument("--quiet-each", type=float, default=0, metavar="SECONDS")
+    p.add_argument("--start-timeout", type=float, default=600, metavar="SECONDS")
+    for name in ("cycles", "runs", "searches", "points", "histories"):
+        p.add_argument(f"--{name}", type=int, help=f"override the size {name!r} (see Sizes)")
     p.add_argument("--out", help="markdown report path (default benchmarks/out/<time>-tracking.md)")
     return p.parse_args(argv)
 
 
 def server_specs(args: argparse.Namespace, work: Path) -> list[ServerSpec]:
     cmds = dict(DEFAULT_CMDS)
-    cmds.update(item.split("=", 1) for item in args.cmd)  # type: ignore[misc]
+    cmds.update(item.split("=", 1) for item in args.cmd)
     env: dict[str, dict[str, str]] = {k: dict(v) for k, v in DEFAULT_ENV.items()}
     for item in args.env:
         name, _, pair = item.partition(":")
@@ -294,10 +308,8 @@ def measure(
     clients = {name: Client(server.spec.base_url) for name, server in live.items()}
     results: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for workload in wanted:
-        for name in live:
-            started = time.perf_counter()
-            workload.prepare(clients[name], name)
-            log(f"{workload.name}: seeded {name} in {time.perf_counter() - started:.1f} s")
+        with ThreadPoolExecutor(len(live)) as pool:  # untimed: every server at once
+            list(pool.map(_seed, [workload] * len(live), clients.values(), live))
         for rnd in range(1, rounds + 1):
             for name, server in live.items():
                 proctree.quiet_gate(quiet)
@@ -309,6 +321,12 @@ def measure(
                 )
                 log(f"{workload.name} r{rnd} {name}: {done / wall:.1f} {workload.unit}")
     return results
+
+
+def _seed(workload: Workload, client: Client, name: str) -> None:
+    started = time.perf_counter()
+    workload.prepare(client, name)
+    log(f"{workload.name}: seeded {name} in {time.perf_counter() - started:.1f} s")
 
 
 def render(
@@ -353,12 +371,14 @@ def _ratio(found: dict[str, list[tuple[float, float]]], base: str, name: str, in
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sizes = QUICK if args.quick else FULL
+    given = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(Sizes)}
+    sizes = dataclasses.replace(sizes, **{k: v for k, v in given.items() if v})
     wanted = [w for w in workloads(sizes) if not args.only or w.name in args.only.split(",")]
     work = Path(args.workdir)
     live: dict[str, RunningServer] = {}
     try:
         for spec in server_specs(args, work):
-            live[spec.name] = servers.start(spec, work / "logs", timeout=180)
+            live[spec.name] = servers.start(spec, work / "logs", timeout=args.start_timeout)
             log(f"{spec.name} up in {live[spec.name].ready_s:.1f} s")
         results = measure(wanted, live, args.rounds or (1 if args.quick else 3), args.quiet_each)
     except CheckError as exc:

@@ -110,6 +110,8 @@ class MariaDBServer(Service):
         ]
 
     def _answers(self) -> bool:
+        """The server is listening on its socket (made once it accepts connections; PyMySQL
+        leaves the socket of a refused connection open, so do not try before)."""
         if not self.socket.exists():
             return False
         try:

@@ -1,6 +1,7 @@
 """A run's metrics, params and tags, as Core statements run inside a store's transactions."""
 
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from tracking.schema import latest_metrics, metrics, params, tags
 from tracking.store import Metric, Page, Param, Tag
 
 METRIC_VALUES = ("value", "is_nan", "timestamp", "step")
+FLOAT_MAX = sys.float_info.max
 Found = dict[str, tuple[list[Metric], list[Param], list[Tag]]]
 """run id -> its latest metrics, params and tags, as `children` fills them in."""
 
@@ -78,7 +80,7 @@ def children(c: Connection, run_ids: list[str], found: Found) -> None:
     for kind, run_id, key, number, is_nan, timestamp, step, text in rows:
         lists = found[run_id]
         if kind == 0:
-            lists[0].append(Metric(key, math.nan if is_nan else number, timestamp, step))
+            lists[0].append(Metric(key, _value(number, is_nan), timestamp, step))
         elif kind == 1:
             lists[1].append(Param(key, text))
         else:
@@ -99,14 +101,25 @@ def log_batch(
 
 def _metric_row(run_id: str, metric: Metric) -> dict[str, Any]:
     nan = math.isnan(metric.value)
+    value = 0.0 if nan else metric.value
+    if math.isinf(value):  # MySQL stores no infinities; as MLflow, the largest float stands in
+        value = math.copysign(FLOAT_MAX, value)
     return {
         "run_id": run_id,
         "key": metric.key,
-        "value": 0.0 if nan else metric.value,
+        "value": value,
         "is_nan": int(nan),
         "timestamp": metric.timestamp,
         "step": metric.step,
     }
+
+
+def _value(stored: float, is_nan: int) -> float:
+    """A metric value as logged: NaN is stored as 0 with is_nan, infinities as the largest
+    float (databases of artgw 0.1 hold real infinities, which read as they are)."""
+    if is_nan:
+        return math.nan
+    return math.copysign(math.inf, stored) if abs(stored) == FLOAT_MAX else stored
 
 
 def _update_latest(c: Connection, run_id: str, rows: list[dict[str, Any]]) -> None:
@@ -174,4 +187,4 @@ def metric_history(
 
 
 def _to_metric(key: str, value: float, is_nan: int, timestamp: int, step: int) -> Metric:
-    return Metric(key, math.nan if is_nan else value, timestamp, step)
+    return Metric(key, _value(value, is_nan), timestamp, step)
