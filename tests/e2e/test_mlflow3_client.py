@@ -8,15 +8,18 @@ the test thread (it blocks), pointed at a server for one test at a time.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
@@ -81,7 +84,8 @@ def test_sklearn_model_round_trip(
         mlflow.log_param("C", 1.0)
         estimator = LogisticRegression().fit(X, Y)
         mlflow.log_metric("accuracy", estimator.score(X, Y))
-        info = mlflow.sklearn.log_model(estimator, name="model")
+        # pip_requirements given: no requirements inference (a subprocess that takes ~20 s)
+        info = mlflow.sklearn.log_model(estimator, name="model", pip_requirements=["scikit-learn"])
     model_id = info.model_id
     expected = estimator.predict(X)
     for uri in (f"runs:/{run.info.run_id}/model", f"models:/{model_id}"):
@@ -136,6 +140,25 @@ def test_log_input_round_trip(combined: ArtgwProcess, use_server: Callable[[str]
     assert client.get_run(parent.info.run_id).info.status == "FAILED"
 
 
+def tracking_reads(url: str, run_id: str) -> dict:
+    """What `artifacts/list` and `/get-artifact` answer for the run's files (fields, paths, and
+    the headers a browser acts on)."""
+    listing = requests.get(f"{url}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id})
+    body = listing.json()
+    body["root_uri"] = re.sub(
+        r":/\d+/", ":/<experiment>/", body["root_uri"].replace(run_id, "<run>")
+    )
+    headers = {}
+    for name in ("estimator.html", "training_roc_curve.png"):
+        got = requests.get(f"{url}/get-artifact", params={"run_uuid": run_id, "path": name})
+        assert got.status_code == 200
+        headers[name] = {
+            key: got.headers.get(key)
+            for key in ("Content-Type", "Content-Disposition", "X-Content-Type-Options")
+        }
+    return {"list": body, "headers": headers}
+
+
 def autolog_summary(url: str) -> dict:
     """What `mlflow.autolog()` + `LogisticRegression().fit` records on the server at `url`."""
     mlflow.set_tracking_uri(url)
@@ -151,6 +174,7 @@ def autolog_summary(url: str) -> dict:
     artifacts = sorted(f.path for f in client.list_artifacts(run.info.run_id))
     models = [client.get_logged_model(o.model_id) for o in got.outputs.model_outputs]
     return {
+        "reads": tracking_reads(url, run.info.run_id),
         "metrics": sorted(got.data.metrics),
         "params": sorted(got.data.params),
         "artifacts": artifacts,
@@ -191,10 +215,17 @@ def test_autolog_records_what_mlflow_server_records(
     combined: ArtgwProcess, use_server: Callable[[str], None], tmp_path: Path
 ) -> None:
     use_server(combined.url)
-    ours = autolog_summary(combined.url)
-    assert {k: ours[k] for k in RECORDED_AUTOLOG} == RECORDED_AUTOLOG
-    with MlflowServer(tmp_path / "mlflow-server") as reference:
-        theirs = autolog_summary(reference.url)
+    reference = MlflowServer(tmp_path / "mlflow-server")
+    with ThreadPoolExecutor(1) as pool:
+        starting = pool.submit(reference.start)  # it takes long: start it while artgw's runs
+        try:
+            ours = autolog_summary(combined.url)
+            assert {k: ours[k] for k in RECORDED_AUTOLOG} == RECORDED_AUTOLOG
+            starting.result()
+            theirs = autolog_summary(reference.url)
+        finally:
+            starting.result()
+            reference.stop()
     assert ours == theirs
 
 
