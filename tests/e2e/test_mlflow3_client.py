@@ -25,6 +25,8 @@ from sklearn.linear_model import LogisticRegression
 
 from tests.artgw_process import REPO, ArtgwProcess
 from tests.e2e.mlflow_server import MlflowServer
+from tests.e2e.test_client_flow_clouds import option_flags, stored_files
+from tests.stores import cloud_destination
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::UserWarning", "ignore::FutureWarning", "ignore::DeprecationWarning"
@@ -56,6 +58,18 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArtgwProcess]:
 
 
 @pytest.fixture
+def on_s3(
+    request: pytest.FixtureRequest, artgw: Callable[..., ArtgwProcess], tmp_path: Path
+) -> ArtgwProcess:
+    """One server on an S3 destination (moto, started once per session)."""
+    emulator, url, options = cloud_destination(request, "s3")
+    flags = ["--artifacts-destination", url, *option_flags(options)]
+    server = artgw("--backend-store-uri=mlruns", *flags, cwd=tmp_path / "s3", env=emulator.env)
+    server.bucket = (url, options)  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture
 def use_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -69,11 +83,19 @@ def use_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None
     mlflow.set_tracking_uri(None)
 
 
-def destination_of(server: ArtgwProcess) -> Path:
-    return getattr(server, "artifacts_root", server.cwd / "mlartifacts")
+def model_files(server: ArtgwProcess, experiment_id: str, model_id: str) -> set[str]:
+    """Names of the files in `<destination>/<experiment>/models/<model id>/artifacts/`."""
+    folder = f"{experiment_id}/models/{model_id}/artifacts"
+    if hasattr(server, "bucket"):
+        url, options = server.bucket
+        return {name.rpartition("/")[2] for name in stored_files(url, options) if folder in name}
+    root = getattr(server, "artifacts_root", server.cwd / "mlartifacts")
+    return {p.name for p in (root / folder).iterdir()}
 
 
-@pytest.mark.parametrize("topology", ["combined", "split"])
+@pytest.mark.parametrize(
+    "topology", ["combined", "split", pytest.param("on_s3", marks=pytest.mark.cloud)]
+)
 def test_sklearn_model_round_trip(
     request: pytest.FixtureRequest, topology: str, use_server: Callable[[str], None]
 ) -> None:
@@ -92,8 +114,7 @@ def test_sklearn_model_round_trip(
         loaded = mlflow.pyfunc.load_model(uri)
         assert (loaded.predict(X) == expected).all()
 
-    files = destination_of(server) / experiment_id / "models" / model_id / "artifacts"
-    assert {"MLmodel", "requirements.txt"} <= {p.name for p in files.iterdir()}
+    assert {"MLmodel", "requirements.txt"} <= model_files(server, experiment_id, model_id)
     model = mlflow.get_logged_model(model_id)
     assert model.status.to_proto() == 2  # LOGGED_MODEL_READY
     assert model.source_run_id == run.info.run_id
