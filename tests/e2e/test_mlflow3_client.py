@@ -8,20 +8,25 @@ the test thread (it blocks), pointed at a server for one test at a time.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from tests.artgw_process import REPO, ArtgwProcess
 from tests.e2e.mlflow_server import MlflowServer
+from tests.e2e.test_client_flow_clouds import option_flags, stored_files
+from tests.stores import cloud_destination
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::UserWarning", "ignore::FutureWarning", "ignore::DeprecationWarning"
@@ -53,6 +58,18 @@ def split(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArtgwProcess]:
 
 
 @pytest.fixture
+def on_s3(
+    request: pytest.FixtureRequest, artgw: Callable[..., ArtgwProcess], tmp_path: Path
+) -> ArtgwProcess:
+    """One server on an S3 destination (moto, started once per session)."""
+    emulator, url, options = cloud_destination(request, "s3")
+    flags = ["--artifacts-destination", url, *option_flags(options)]
+    server = artgw("--backend-store-uri=mlruns", *flags, cwd=tmp_path / "s3", env=emulator.env)
+    server.bucket = (url, options)  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture
 def use_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
@@ -66,11 +83,19 @@ def use_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None
     mlflow.set_tracking_uri(None)
 
 
-def destination_of(server: ArtgwProcess) -> Path:
-    return getattr(server, "artifacts_root", server.cwd / "mlartifacts")
+def model_files(server: ArtgwProcess, experiment_id: str, model_id: str) -> set[str]:
+    """Names of the files in `<destination>/<experiment>/models/<model id>/artifacts/`."""
+    folder = f"{experiment_id}/models/{model_id}/artifacts"
+    if hasattr(server, "bucket"):
+        url, options = server.bucket
+        return {name.rpartition("/")[2] for name in stored_files(url, options) if folder in name}
+    root = getattr(server, "artifacts_root", server.cwd / "mlartifacts")
+    return {p.name for p in (root / folder).iterdir()}
 
 
-@pytest.mark.parametrize("topology", ["combined", "split"])
+@pytest.mark.parametrize(
+    "topology", ["combined", "split", pytest.param("on_s3", marks=pytest.mark.cloud)]
+)
 def test_sklearn_model_round_trip(
     request: pytest.FixtureRequest, topology: str, use_server: Callable[[str], None]
 ) -> None:
@@ -81,15 +106,15 @@ def test_sklearn_model_round_trip(
         mlflow.log_param("C", 1.0)
         estimator = LogisticRegression().fit(X, Y)
         mlflow.log_metric("accuracy", estimator.score(X, Y))
-        info = mlflow.sklearn.log_model(estimator, name="model")
+        # pip_requirements given: no requirements inference (a subprocess that takes ~20 s)
+        info = mlflow.sklearn.log_model(estimator, name="model", pip_requirements=["scikit-learn"])
     model_id = info.model_id
     expected = estimator.predict(X)
     for uri in (f"runs:/{run.info.run_id}/model", f"models:/{model_id}"):
         loaded = mlflow.pyfunc.load_model(uri)
         assert (loaded.predict(X) == expected).all()
 
-    files = destination_of(server) / experiment_id / "models" / model_id / "artifacts"
-    assert {"MLmodel", "requirements.txt"} <= {p.name for p in files.iterdir()}
+    assert {"MLmodel", "requirements.txt"} <= model_files(server, experiment_id, model_id)
     model = mlflow.get_logged_model(model_id)
     assert model.status.to_proto() == 2  # LOGGED_MODEL_READY
     assert model.source_run_id == run.info.run_id
@@ -136,6 +161,25 @@ def test_log_input_round_trip(combined: ArtgwProcess, use_server: Callable[[str]
     assert client.get_run(parent.info.run_id).info.status == "FAILED"
 
 
+def tracking_reads(url: str, run_id: str) -> dict:
+    """What `artifacts/list` and `/get-artifact` answer for the run's files (fields, paths, and
+    the headers a browser acts on)."""
+    listing = requests.get(f"{url}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id})
+    body = listing.json()
+    body["root_uri"] = re.sub(
+        r":/\d+/", ":/<experiment>/", body["root_uri"].replace(run_id, "<run>")
+    )
+    headers = {}
+    for name in ("estimator.html", "training_roc_curve.png"):
+        got = requests.get(f"{url}/get-artifact", params={"run_uuid": run_id, "path": name})
+        assert got.status_code == 200
+        headers[name] = {
+            key: got.headers.get(key)
+            for key in ("Content-Type", "Content-Disposition", "X-Content-Type-Options")
+        }
+    return {"list": body, "headers": headers}
+
+
 def autolog_summary(url: str) -> dict:
     """What `mlflow.autolog()` + `LogisticRegression().fit` records on the server at `url`."""
     mlflow.set_tracking_uri(url)
@@ -151,6 +195,7 @@ def autolog_summary(url: str) -> dict:
     artifacts = sorted(f.path for f in client.list_artifacts(run.info.run_id))
     models = [client.get_logged_model(o.model_id) for o in got.outputs.model_outputs]
     return {
+        "reads": tracking_reads(url, run.info.run_id),
         "metrics": sorted(got.data.metrics),
         "params": sorted(got.data.params),
         "artifacts": artifacts,
@@ -191,10 +236,17 @@ def test_autolog_records_what_mlflow_server_records(
     combined: ArtgwProcess, use_server: Callable[[str], None], tmp_path: Path
 ) -> None:
     use_server(combined.url)
-    ours = autolog_summary(combined.url)
-    assert {k: ours[k] for k in RECORDED_AUTOLOG} == RECORDED_AUTOLOG
-    with MlflowServer(tmp_path / "mlflow-server") as reference:
-        theirs = autolog_summary(reference.url)
+    reference = MlflowServer(tmp_path / "mlflow-server")
+    with ThreadPoolExecutor(1) as pool:
+        starting = pool.submit(reference.start)  # it takes long: start it while artgw's runs
+        try:
+            ours = autolog_summary(combined.url)
+            assert {k: ours[k] for k in RECORDED_AUTOLOG} == RECORDED_AUTOLOG
+            starting.result()
+            theirs = autolog_summary(reference.url)
+        finally:
+            starting.result()
+            reference.stop()
     assert ours == theirs
 
 
