@@ -160,7 +160,12 @@ class AzureBackend(ObjectStoreBackend):
         return f"{int(time.time()):08x}{secrets.token_hex(4)}"
 
     async def write_part(
-        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+        self,
+        path: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        size: int | None = None,
     ) -> str:
         """Stage the part as blocks of at most BLOCK_SIZE (memory stays at one block). The ETag
         names this sending of the part and its block count, so `finish_parts` knows the ids."""

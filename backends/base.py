@@ -161,12 +161,18 @@ class Backend(ABC):
         raise NotImplementedError
 
     async def write_part(
-        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+        self,
+        path: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        size: int | None = None,
     ) -> str:
         """Store part `number` (from 1) of the upload as it streams in; return its ETag.
 
         Parts may come in any order, at once, through any worker; a part sent again gets a new
-        ETag, and `finish_parts` uses the one it is given. FileNotFoundError: unknown upload.
+        ETag, and `finish_parts` uses the one it is given. `size` is the part's length when the
+        client announced it (Content-Length). FileNotFoundError: unknown upload.
         """
         raise NotImplementedError
 

@@ -132,7 +132,7 @@ class GcsBackend(ObjectStoreBackend):
 
     # -- part uploads: staged part objects (StagedParts), joined by compose ----------------------
 
-    async def join_parts(self, path: str, sources: list[str]) -> None:
+    async def join_files(self, path: str, sources: list[str]) -> None:
         """Compose the part objects into the target inside the store: no byte goes through the
         gateway. A compose takes at most 32 sources, so larger uploads compose groups first
         (into objects beside the parts, removed with them)."""

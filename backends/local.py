@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from backends.base import Capabilities, Entry, OpenedFile, Stat
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
-from backends.parts import StagedParts
+from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import batches
 
@@ -30,7 +30,8 @@ SMALL_FILE = 64 << 10
 
 
 class LocalBackend(StagedParts):
-    """Part uploads are hidden part files joined in the kernel (`join_parts`)."""
+    """Part uploads are written in place into one hidden file, renamed onto the target on
+    complete (`write_part`)."""
 
     capabilities = Capabilities(part_uploads=True)
 
@@ -349,22 +350,209 @@ class LocalBackend(StagedParts):
             else:
                 os.unlink(target)
 
-    # -- part uploads (StagedParts stores the parts) -----------------------------------------
+    # -- part uploads: written in place into one file of the upload --------------------------
 
-    async def join_parts(self, path: str, sources: list[str]) -> None:
-        await asyncio.to_thread(self._join_parts, path, sources)
-
-    def _join_parts(self, path: str, sources: list[str]) -> None:
-        """Copy the parts into a temp file beside the target, then rename it into place."""
-        upload = self._begin_upload(path, True, None)
+    async def write_part(
+        self,
+        path: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        size: int | None = None,
+    ) -> str:
+        """A part of announced size goes straight to its place in the upload's `data` file, at
+        (number - 1) x the upload's part size (the first part's size: clients send equal parts
+        but the last), so that `complete` has nothing to copy. A part that does not fit that
+        layout (larger, size unknown, or sent again) is a part file of its own (StagedParts)."""
+        slot = await asyncio.to_thread(self._claim_slot, folder_of(upload_id), number, size)
+        if slot is None:
+            return await super().write_part(path, upload_id, number, body, size)
         try:
-            for source in sources:
-                with _named(path), self._open_confined(source) as part:
-                    _copy_file(part.fileno(), upload.fd)
-            upload.commit(self.fsync)
+            offset = slot.offset
+            async for pieces in batches(body, WRITE_BUFFER):
+                offset += await asyncio.to_thread(_pwrite_all, slot.data, pieces, offset)
+            if offset - slot.offset != size:
+                raise OSError(errno.EIO, "The part is shorter than announced", path)
+            return await asyncio.to_thread(slot.record)
+        finally:
+            slot.close()
+
+    def _claim_slot(self, folder: str, number: int, size: int | None) -> "_Slot | None":
+        if size is None:
+            return None
+        folder_fd, _ = self._open_parent(f"{folder}/{DATA}")
+        try:
+            part_size = _claim_part_size(folder_fd, size, self._umask_mode)
+            if size > part_size:
+                os.close(folder_fd)
+                return None
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+            try:
+                slot_fd = os.open(f"{number:05d}{SLOT}", flags, 0o600, dir_fd=folder_fd)
+            except FileExistsError:  # sent again: the first sending keeps the slot
+                os.close(folder_fd)
+                return None
+            data = os.open(DATA, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, self._umask_mode,
+                           dir_fd=folder_fd)  # fmt: skip
         except BaseException:
-            upload.discard()
+            with contextlib.suppress(OSError):
+                os.close(folder_fd)
             raise
+        return _Slot(folder_fd, slot_fd, data, (number - 1) * part_size, size)
+
+    async def join_parts(
+        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+    ) -> None:
+        await asyncio.to_thread(self._join_parts, path, folder, present, parts)
+
+    def _join_parts(
+        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+    ) -> None:
+        """Rename `data` into place when it holds every part; else copy the pieces (in the
+        kernel) into a temp file beside the target and rename that."""
+        folder_fd = self._open_folder(folder)
+        try:
+            pieces = _located(folder_fd, present, parts, path)
+            if _all_in_place(pieces) and self._rename_data(folder_fd, path, pieces):
+                return
+            upload = self._begin_upload(path, True, None)
+            try:
+                for name, offset, length in pieces:
+                    with _named(path):
+                        source = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder_fd)
+                    try:
+                        _copy_range(source, upload.fd, offset, length)
+                    finally:
+                        os.close(source)
+                upload.commit(self.fsync)
+            except BaseException:
+                upload.discard()
+                raise
+        finally:
+            os.close(folder_fd)
+
+    def _rename_data(self, folder_fd: int, path: str, pieces: list["_Piece"]) -> bool:
+        """`data`, cut to its length, renamed onto the target; False if across filesystems."""
+        _, offset, length = pieces[-1]
+        assert length is not None  # _all_in_place
+        data = os.open(DATA, os.O_WRONLY | os.O_CLOEXEC, dir_fd=folder_fd)
+        try:
+            os.ftruncate(data, offset + length)
+            if self.fsync:
+                os.fsync(data)
+        finally:
+            os.close(data)
+        target_fd, target = self._open_parent(path)
+        try:
+            with _named(path):
+                if _is_folder(target, target_fd):
+                    raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
+                try:
+                    os.replace(DATA, target, src_dir_fd=folder_fd, dst_dir_fd=target_fd)
+                except OSError as exc:
+                    if exc.errno == errno.EXDEV:
+                        return False
+                    raise
+        finally:
+            os.close(target_fd)
+        return True
+
+
+DATA = "data"
+SLOT = ".slot"
+_Piece = tuple[str, int, int | None]
+"""(file in the upload's folder, offset, length or None for all of it)."""
+
+
+class _Slot:
+    """A part being written into `data`; `record` makes it count (its ETag and length)."""
+
+    def __init__(self, folder_fd: int, slot_fd: int, data: int, offset: int, size: int) -> None:
+        self.folder_fd, self.slot_fd, self.data, self.offset, self.size = (
+            folder_fd, slot_fd, data, offset, size
+        )  # fmt: skip
+
+    def record(self) -> str:
+        etag = secrets.token_hex(8)
+        os.write(self.slot_fd, f"{etag} {self.size}".encode())
+        return etag
+
+    def close(self) -> None:
+        for fd in (self.data, self.slot_fd, self.folder_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _claim_part_size(folder_fd: int, size: int, mode: int) -> int:
+    """The upload's part size: the first part's, set once (written whole, then linked)."""
+    try:
+        return _read_small(folder_fd, "size")
+    except FileNotFoundError:
+        pass
+    temp = f"size.{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode, dir_fd=folder_fd)
+    try:
+        os.write(fd, str(size).encode())
+    finally:
+        os.close(fd)
+    try:
+        os.link(temp, "size", src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp, dir_fd=folder_fd)
+    return _read_small(folder_fd, "size")
+
+
+def _read_small(folder_fd: int, name: str) -> int:
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder_fd)
+    try:
+        return int(os.read(fd, 64))
+    finally:
+        os.close(fd)
+
+
+def _located(
+    folder_fd: int, present: set[str], parts: list[tuple[int, str]], path: str
+) -> list[_Piece]:
+    """Where each listed part is: its own file, or its range of `data`."""
+    part_size = _read_small(folder_fd, "size") if "size" in present else 0
+    pieces: list[_Piece] = []
+    missing = []
+    for number, etag in parts:
+        own = part_name(number, etag)
+        if own in present:
+            pieces.append((own, 0, None))
+            continue
+        recorded = _slot_record(folder_fd, f"{number:05d}{SLOT}", present)
+        if recorded is not None and recorded[0] == etag and part_size:
+            pieces.append((DATA, (number - 1) * part_size, recorded[1]))
+        else:
+            missing.append(number)
+    if missing:
+        raise not_uploaded(missing, path)
+    return pieces
+
+
+def _slot_record(folder_fd: int, name: str, present: set[str]) -> tuple[str, int] | None:
+    if name not in present:
+        return None
+    fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder_fd)
+    try:
+        etag, _, length = os.read(fd, 128).decode().partition(" ")
+    finally:
+        os.close(fd)
+    return (etag, int(length)) if length.isdigit() else None  # empty: still being written
+
+
+def _all_in_place(pieces: list[_Piece]) -> bool:
+    """Every part in `data`, each right after the previous (all full but the last)."""
+    expected = 0
+    for name, offset, length in pieces:
+        if name != DATA or offset != expected or length is None:
+            return False
+        expected = offset + length
+    return True
 
 
 def from_url(
@@ -497,18 +685,17 @@ def _write_all(fd: int, pieces: list[bytes]) -> None:
             views[0] = views[0][written:]
 
 
-def _copy_file(source: int, target: int) -> None:
-    """Append all of `source` to `target` inside the kernel: copy_file_range (which shares the
-    blocks on filesystems that can, e.g. btrfs and XFS), else sendfile."""
-    size = os.fstat(source).st_size
-    offset = 0
+def _copy_range(source: int, target: int, offset: int, length: int | None) -> None:
+    """Append `length` bytes of `source` from `offset` (None: to its end) to `target` inside the
+    kernel: copy_file_range (which shares blocks on filesystems that can), else sendfile."""
+    end = os.fstat(source).st_size if length is None else offset + length
     ranged = hasattr(os, "copy_file_range")
-    while offset < size:
+    while offset < end:
         try:
             if ranged:
-                copied = os.copy_file_range(source, target, size - offset, offset)
+                copied = os.copy_file_range(source, target, end - offset, offset)
             else:
-                copied = os.sendfile(target, source, offset, size - offset)
+                copied = os.sendfile(target, source, offset, end - offset)
         except OSError as exc:
             if not ranged or exc.errno not in _NO_COPY_RANGE:
                 raise
@@ -517,6 +704,21 @@ def _copy_file(source: int, target: int) -> None:
         if copied == 0:
             raise OSError(errno.EIO, "A part is shorter than its size")
         offset += copied
+
+
+def _pwrite_all(fd: int, pieces: list[bytes], offset: int) -> int:
+    """Write the pieces at `offset` (pwritev, as many calls as the kernel needs); how many bytes."""
+    views = [memoryview(piece) for piece in pieces if piece]
+    pieces.clear()
+    total = 0
+    while views:
+        written = os.pwritev(fd, views, offset + total)
+        total += written
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views:
+            views[0] = views[0][written:]
+    return total
 
 
 _NO_COPY_RANGE = {errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EPERM}

@@ -9,7 +9,7 @@ number and a fresh tag that is the part's ETag:
 `<upload>` is `<start time>-<random>`, so the sweep knows each upload's age from its name alone.
 Writing a part goes through the store's own atomic write, so a half-sent part is never seen; any
 worker or replica may take any part. `finish_parts` checks that every listed part is there with
-its ETag, then joins them into the target in one atomic step (the store's own, see `join_parts`),
+its ETag, then joins them into the target in one atomic step (the store's own, see `join_files`),
 leaves the `.done` record and removes the parts. The hidden folder is invisible in listings and
 no client path can name it (`paths.UPLOAD_PREFIX`).
 """
@@ -52,6 +52,11 @@ def done_marker(upload_id: str) -> str:
     return f"{folder_of(upload_id)}.done"
 
 
+def not_uploaded(missing: list[int], path: str) -> OSError:
+    message = f"Parts not uploaded (or with another ETag): {missing[:10]}"
+    return OSError(errno.EINVAL, message, path)
+
+
 def missing_parts(present: set[str], parts: list[tuple[int, str]]) -> list[int]:
     return [n for n, etag in parts if not _ETAG.match(etag) or part_name(n, etag) not in present]
 
@@ -59,14 +64,19 @@ def missing_parts(present: set[str], parts: list[tuple[int, str]]) -> list[int]:
 class StagedParts(Backend):
     """The part-upload methods of `Backend`, over the backend's own write/list/open/delete.
 
-    A backend built on this may override `join_parts` with a faster join of its store.
+    A backend built on this may override `join_parts` or `join_files` with a faster join.
     """
 
     async def begin_parts(self, path: str) -> str:
         return new_upload_id()  # nothing is stored until the first part
 
     async def write_part(
-        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+        self,
+        path: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        size: int | None = None,
     ) -> str:
         etag = secrets.token_hex(8)
         await self.write(f"{folder_of(upload_id)}/{part_name(number, etag)}", body)
@@ -80,15 +90,21 @@ class StagedParts(Backend):
             if await self._exists(done_marker(upload_id)):
                 return  # finished before: a retried complete
             raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path) from None
-        missing = missing_parts(present, parts)
-        if missing:
-            message = f"Parts not uploaded (or with another ETag): {missing[:10]}"
-            raise OSError(errno.EINVAL, message, path)
-        await self.join_parts(path, [f"{folder}/{part_name(n, etag)}" for n, etag in parts])
+        await self.join_parts(path, folder, present, parts)
         await self.write(done_marker(upload_id), _empty())
         await self.delete(folder)
 
-    async def join_parts(self, path: str, sources: list[str]) -> None:
+    async def join_parts(
+        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+    ) -> None:
+        """Make `path` the listed parts, found among the names `present` in the upload's
+        folder; OSError(EINVAL) naming the parts that are not there."""
+        missing = missing_parts(present, parts)
+        if missing:
+            raise not_uploaded(missing, path)
+        await self.join_files(path, [f"{folder}/{part_name(n, etag)}" for n, etag in parts])
+
+    async def join_files(self, path: str, sources: list[str]) -> None:
         """Write the sources, in order, as the file at `path` (atomically, as `write` does)."""
         await self.write(path, self._concatenated(sources))
 

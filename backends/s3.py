@@ -201,7 +201,12 @@ class S3Backend(ObjectStoreBackend):
         return f"{tag}.{created['UploadId']}"
 
     async def write_part(
-        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+        self,
+        path: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        size: int | None = None,
     ) -> str:
         """One UploadPart: S3 needs the part's length and checksum first, so the part is
         gathered in memory (at most --max-part-size) while it arrives."""

@@ -136,7 +136,7 @@ def start_variant(
         env=env,
         health_url=f"http://{HOST}:{port}/health",
         base_url=f"http://{HOST}:{port}",
-        local_dest=dest if store is None else None,  # type: ignore[arg-type]
+        local_dest=dest if store is None else None,
     )
     return servers.start(spec, work / "logs", timeout=600)
 
@@ -257,9 +257,9 @@ def report(results: Results, args: argparse.Namespace, modes: list[str], load: f
     for mode in modes:
         for a, b in RATIOS[mode]:
             if (mode, a, "upload") in results.samples and (mode, b, "upload") in results.samples:
-                up = results.median(mode, b, "upload") / results.median(mode, a, "upload")
-                down = results.median(mode, b, "download") / results.median(mode, a, "download")
-                lines.append(f"| {mode} | {a} / {b} | {up:.2f}x | {down:.2f}x |")
+                up_x = results.median(mode, b, "upload") / results.median(mode, a, "upload")
+                down_x = results.median(mode, b, "download") / results.median(mode, a, "download")
+                lines.append(f"| {mode} | {a} / {b} | {up_x:.2f}x | {down_x:.2f}x |")
     return "\n".join(lines) + "\n"
 
 

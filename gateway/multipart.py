@@ -233,7 +233,9 @@ async def put_part(request: web.Request) -> web.Response:
     if claimed:  # a part's Content-Digest / Content-MD5: checked before the part is kept
         body = digests.verified(body, claimed)
     try:
-        etag = await backend_of(request).write_part(path, claims["s"], number, body)
+        etag = await backend_of(request).write_part(
+            path, claims["s"], number, body, request.content_length
+        )
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
     return web.Response(headers={"ETag": f'"{etag}"'})

@@ -38,15 +38,22 @@ def owner_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+BUSY = ("", float("inf"))
+"""What a lease being rewritten while read counts as: held by someone else."""
+
+
 async def read_lease(backend: Backend) -> tuple[str, float] | None:
     try:
         opened = await backend.open(LEASE)
+        try:
+            size = min(opened.stat.size, 4096)
+            text = b"".join([chunk async for chunk in opened.chunks(0, size)])
+        finally:
+            await opened.close()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    try:
-        text = b"".join([chunk async for chunk in opened.chunks(0, min(opened.stat.size, 4096))])
-    finally:
-        await opened.close()
+    except OSError:  # replaced while read (a pinned read of an object store): another worker
+        return BUSY
     owner, _, expires = text.decode(errors="replace").partition(" ")
     try:
         return owner, float(expires)
@@ -59,7 +66,10 @@ async def take_lease(backend: Backend, owner: str, hold: float, settle: float) -
     if current is not None and current[0] != owner and current[1] > time.time():
         return False
     record = f"{owner} {time.time() + hold}".encode()
-    await backend.write(LEASE, _one(record))
+    try:
+        await backend.write(LEASE, _one(record))
+    except OSError:  # a store that refuses racing writes: another worker got there
+        return False
     await asyncio.sleep(settle)
     current = await read_lease(backend)
     return current is not None and current[0] == owner

@@ -396,3 +396,38 @@ async def test_part_urls_carry_the_creators_permission(make_gateway, tmp_path, s
     )
     async with gateway.session.get((await link.json())["url"]) as got:  # no credentials
         assert got.status == 200 and await got.read() == b"data"
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_local_parts_are_written_in_place_and_renamed(gateway: TestClient, store) -> None:
+    """Equal parts (but the last) land in one file at their offsets: complete renames it."""
+    parts = payload([1 << 20, 1 << 20, 777])
+    created = await create(gateway, 3)
+    listed = []
+    for credential, data in zip(created["credentials"], parts, strict=True):  # in order
+        status, etag = await put(gateway, credential["url"], data)
+        assert status == 200
+        listed.append({"part_number": credential["part_number"], "etag": etag})
+    (folder,) = [p for p in (store.root / FOLDER).iterdir() if p.is_dir()]
+    inode = (folder / "data").stat().st_ino
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "00001.slot", "00002.slot", "00003.slot", "data", "size"
+    ]  # fmt: skip
+    assert (await finish(gateway, created, listed)).status == 200
+    assert (store.root / TARGET).stat().st_ino == inode
+    assert await store.get(TARGET) == b"".join(parts)
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_local_parts_out_of_layout_are_copied(gateway: TestClient, store) -> None:
+    """A resent part keeps its own file; the ETag listed picks the bytes."""
+    first, second = payload([1 << 20, 1 << 20])
+    created = await create(gateway, 2)
+    urls = [c["url"] for c in created["credentials"]]
+    _, etag1 = await put(gateway, urls[0], first)
+    _, stale = await put(gateway, urls[1], os.urandom(1 << 20))
+    _, etag2 = await put(gateway, urls[1], second)  # its slot is taken: a part file
+    listed = [{"part_number": 1, "etag": etag1}, {"part_number": 2, "etag": etag2}]
+    assert (await finish(gateway, created, listed)).status == 200
+    assert await store.get(TARGET) == first + second
+    assert stale != etag2
