@@ -31,6 +31,7 @@ class Tally:
 @dataclass
 class Report:
     dry_run: bool = False
+    seconds: float = 0.0
     tallies: dict[str, Tally] = field(default_factory=lambda: {e: Tally() for e in ENTITIES})
 
     def __getitem__(self, entity: str) -> Tally:
@@ -40,8 +41,15 @@ class Report:
     def conflicting(self) -> int:
         return sum(t.conflicting for t in self.tallies.values())
 
+    @property
+    def rows(self) -> int:
+        """Rows read from the source (imported, skipped or conflicting)."""
+        return sum(t.imported + t.skipped + t.conflicting for t in self.tallies.values())
+
     def lines(self) -> list[str]:
         out = [tally.line(entity, self.dry_run) for entity, tally in self.tallies.items()]
+        rate = self.rows / self.seconds if self.seconds else 0.0
+        out.append(f"{self.rows} rows in {self.seconds:.1f} s ({rate:,.0f} rows/s)")
         for entity, tally in self.tallies.items():
             for reason in tally.reasons:
                 out.append(f"  conflict ({entity}): {reason}")

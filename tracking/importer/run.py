@@ -94,6 +94,7 @@ async def run_import(
     source_uri: str, target_uri: str, *, dry_run: bool, progress: Progress
 ) -> Report:
     """Import `source_uri` into the artgw store `target_uri` (created when missing)."""
+    started = time.monotonic()
     source = await asyncio.to_thread(open_source, source_uri)
     report = Report(dry_run=dry_run)
     try:
@@ -109,6 +110,7 @@ async def run_import(
                 await store.close()
     finally:
         source.close()
+    report.seconds = time.monotonic() - started
     return report
 
 
