@@ -5,6 +5,7 @@ from typing import Any
 import click
 
 from cli.gc import gc
+from cli.import_ import import_
 from cli.options import build_settings, setting_options
 from cli.users import users
 from gateway.meta import artgw_version
@@ -42,6 +43,7 @@ def serve(**values: Any) -> None:
 
 
 main.add_command(gc)
+main.add_command(import_)
 main.add_command(users)
 
 if __name__ == "__main__":

@@ -89,9 +89,26 @@ def check_security(settings: Settings) -> None:
         check_file(settings.auth_file)
 
 
+def check_tracking_store(settings: Settings) -> None:
+    """An MLflow file store directory as --backend-store-uri: its runs would be invisible (artgw
+    would start an empty database inside it), so say so and point to `artgw import`."""
+    if settings.artifacts_only:
+        return
+    from tracking.errors import StoreError
+    from tracking.importer.source_file import file_store_dir
+
+    folder = file_store_dir(settings.backend_store_uri)
+    if folder:
+        raise StoreError(
+            f"{folder} holds an MLflow file store, which artgw does not serve: import it with "
+            f"'artgw import {folder} --backend-store-uri sqlite:///artgw.db' and serve that"
+        )
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
     check_security(settings)
+    check_tracking_store(settings)
     if not settings.secret:  # one key for all the workers forked below
         settings = settings.replace(secret=new_secret())
     asyncio.run(check_destination(settings))

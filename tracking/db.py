@@ -99,6 +99,11 @@ class Database:
     async def read(self, work: Callable[[Connection], T]) -> T:
         return await self._run(self._readers, lambda: self._transaction("reader", work))
 
+    def write_here(self, work: Callable[[Connection], T]) -> T:
+        """`write`, in the calling thread: for command-line tools, which run no event loop
+        while they work (`artgw import`)."""
+        return self._transaction("writer", work)
+
     async def _run(self, pool: ThreadPoolExecutor | None, work: Callable[[], T]) -> T:
         if pool is None:
             raise RuntimeError("the tracking store is not open")

@@ -53,13 +53,15 @@ def run(c: Connection, statement: ClauseElement, params: Params) -> int:
         return int(cursor.rowcount)
 
 
-def many(c: Connection, statement: ClauseElement, rows_: Sequence[Params]) -> None:
-    """Run a change once per row, in one executemany of the driver."""
+def many(c: Connection, statement: ClauseElement, rows_: Sequence[Params]) -> int:
+    """Run a change once per row, in one executemany of the driver; the rows it touched (the
+    driver's sum: an insert that ignores existing rows counts those it added)."""
     if not rows_:
-        return
+        return 0
     sql, pick = compiled(c.dialect, statement)
     with _cursor(c, sql) as cursor:
         cursor.executemany(sql, [pick(row) for row in rows_])
+        return int(cursor.rowcount)
 
 
 @functools.cache
