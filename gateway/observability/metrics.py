@@ -66,7 +66,7 @@ def metrics() -> Metrics:
         multipart_open=Gauge(
             "artgw_multipart_uploads_open",
             "Multipart uploads started and not yet completed or aborted.",
-            multiprocess_mode="livesum",
+            multiprocess_mode="sum",  # started by one worker, ended by another, which may die
         ),
         db_latency=Histogram(
             "artgw_tracking_db_seconds",

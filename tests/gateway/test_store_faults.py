@@ -160,30 +160,43 @@ async def test_ready_names_the_store_that_is_down(faulty) -> None:
 
 
 async def test_stall_during_a_multipart_upload_aborts_it(faulty) -> None:
-    """A 20 MiB PUT (three parts) whose store stalls after the first part: 504, no object, and the
-    multipart upload is aborted once the store answers again."""
+    """A 24 MiB PUT (three parts) whose store stalls after the first part: 504, no object, and
+    the multipart upload is aborted once the store answers again."""
     gw = await faulty("s3", STALL_LIMIT)
 
+    bucket = gw.url.split("://", 1)[1].split("/", 1)[0]
+
+    async def first_part_stored() -> bool:
+        listed = await gw.view.fs._call_s3("list_multipart_uploads", Bucket=bucket)
+        for upload in listed.get("Uploads", []):
+            parts = await gw.view.fs._call_s3(
+                "list_parts", Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+            )
+            if parts.get("Parts"):
+                return True
+        return False
+
     async def body() -> AsyncIterator[bytes]:
-        yield os.urandom(9 << 20)  # past the first 8 MiB part
-        await asyncio.sleep(0.3)
+        yield os.urandom(17 << 20)  # the first part goes once the second is known not last
+        while not await first_part_stored():
+            await asyncio.sleep(0.05)
         gw.proxy.set("pause")
-        for _ in range(11):
+        for _ in range(7):
             yield os.urandom(1 << 20)
 
-    started = time.monotonic()
     try:
-        status, error, _ = await gw.timed("PUT", f"{A}/big/model.bin", data=body())
+        status, error, took = await gw.timed("PUT", f"{A}/big/model.bin", data=body())
     finally:
         gw.proxy.set("pass")
     assert status == 504, error
-    assert time.monotonic() - started < 0.3 + STALL_LIMIT + SLACK + 2
+    assert took < STALL_LIMIT + SLACK + 2
     assert not await gw.view.exists("big/model.bin")
-    bucket = gw.url.split("://", 1)[1].split("/", 1)[0]
-    deadline = time.monotonic() + 15
+    resumed = time.monotonic()
+    deadline = resumed + 30
     while True:
         listed = await gw.view.fs._call_s3("list_multipart_uploads", Bucket=bucket)
         if not listed.get("Uploads"):
+            print(f"aborted {time.monotonic() - resumed:.1f} s after the store came back")
             break
         assert time.monotonic() < deadline, listed["Uploads"]
         await asyncio.sleep(0.2)
