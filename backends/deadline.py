@@ -11,7 +11,6 @@ local file operation runs in a thread that cannot be interrupted.
 """
 
 import asyncio
-import contextlib
 import errno
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -28,6 +27,7 @@ from backends.base import (
 from backends.objstore import ObjectStoreBackend
 
 T = TypeVar("T")
+START_TIMEOUT = 30.0
 
 
 def with_deadline(backend: Backend, seconds: float) -> Backend:
@@ -61,7 +61,14 @@ class DeadlineBackend(Backend):
         return TimeoutError(errno.ETIMEDOUT, message, path)
 
     async def start(self) -> None:
-        await self.limited(self.inner.start(), "")
+        """Starting makes the SDK's client too (files read, models loaded): a longer limit."""
+        try:
+            async with asyncio.timeout(max(self.seconds, START_TIMEOUT)):
+                await self.inner.start()
+        except TimeoutError as exc:
+            if exc.errno:
+                raise
+            raise TimeoutError(errno.ETIMEDOUT, "The store did not answer at start", "") from exc
 
     async def close(self) -> None:
         await self.inner.close()
@@ -176,13 +183,17 @@ class DeadlineFile(OpenedFile):
 
     async def chunks(self, offset: int, length: int) -> AsyncIterator[bytes]:
         stream = self.inner.chunks(offset, length)
-        async with contextlib.aclosing(stream):
+        try:
             while True:
                 try:
                     chunk = await self.backend.limited(anext(stream), self.path)
                 except StopAsyncIteration:
                     return
                 yield chunk
+        finally:
+            close = getattr(stream, "aclose", None)  # an async generator: end it now
+            if close is not None:
+                await close()
 
     async def close(self) -> None:
         await self.inner.close()

@@ -29,7 +29,7 @@ def prepare(workers: int) -> str | None:
                 os.unlink(os.path.join(given, name))
     values = sys.modules.get("prometheus_client.values")
     if values is not None:  # imported before the variable was set: pick the storage again
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]
     return made
 
 
