@@ -89,8 +89,10 @@ class DeadlineBackend(Backend):
     async def delete(self, path: str) -> None:
         await self.limited(self.inner.delete(path), path)
 
-    async def write(self, path: str, body: AsyncIterable[bytes]) -> None:
-        await self.paced(path, lambda paced: self.inner.write(path, paced), body)
+    async def write(
+        self, path: str, body: AsyncIterable[bytes], digests: str | None = None
+    ) -> None:
+        await self.paced(path, lambda paced: self.inner.write(path, paced, digests), body)
 
     async def paced(
         self,
