@@ -108,6 +108,10 @@ class Backend(ABC):
         mount point)."""
         return path == ""
 
+    async def probe(self) -> None:
+        """Ask the store one cheap question (readiness checks); raise as the operations do."""
+        await self.stat("")
+
     @abstractmethod
     async def stat(self, path: str) -> Stat: ...
 

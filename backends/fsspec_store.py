@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from datetime import datetime
 from typing import Any, ClassVar
 
+import aiohttp
 import fsspec
 
 from backends.base import Capabilities, Entry, OpenedFile, Stat
@@ -221,10 +222,14 @@ def to_builtin(exc: BaseException, path: str) -> BaseException:
         converted = translate(exc, path)
         if converted is not None:
             return converted
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return TimeoutError(errno.ETIMEDOUT, "The store did not answer in time", path)
+    if isinstance(exc, aiohttp.ClientConnectionError):  # a store SDK's own HTTP session
+        return OSError(errno.EHOSTUNREACH, "The store cannot be reached", path)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return OSError(errno.EIO, "The store's answer was cut short", path)
     if isinstance(exc, OSError) and exc.filename != path:
         return type(exc)(exc.errno, exc.strerror or str(exc), path)
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return TimeoutError(errno.ETIMEDOUT, "The store did not answer in time", path)
     return exc
 
 

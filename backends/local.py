@@ -8,12 +8,16 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import fcntl
 import itertools
+import logging
 import operator
 import os
 import secrets
 import shutil
 import stat as stat_mod
+import threading
+import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import BinaryIO
 
@@ -22,9 +26,15 @@ from backends.beneath import cached_opens_supported, open_beneath, read_cached
 from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import batches
+from backends.sweep import sweep_stale_uploads
+
+log = logging.getLogger("artgw")
 
 WRITE_BUFFER = 1 << 20
 READ_CHUNK = 1 << 20
+SWEEP_MARGIN = 0.1
+"""Seconds before start-up an abandoned temp file must be older than: far more than the moment
+between creating a temp file and locking it, less than a dead worker's restart (sweep.py)."""
 SMALL_FILE = 64 << 10
 """Files up to this size are read during open, saving a second thread hop."""
 
@@ -47,16 +57,34 @@ class LocalBackend(StagedParts):
         self._temp_numbers = itertools.count()
         self._unnamed_writes = False
         """Small files are written unnamed (O_TMPFILE) and linked when complete."""
+        self._stop = threading.Event()
+        self._sweeping: asyncio.Future[None] | None = None
 
     async def start(self) -> None:
+        started = time.time()
         self.root, self._umask_mode = await asyncio.to_thread(self._prepare_root)
         self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         self._cached_opens = await asyncio.to_thread(cached_opens_supported, self.root)
         self._unnamed_writes = await asyncio.to_thread(_unnamed_files_supported, self._root_fd)
         # per process (workers start their backend after the fork): no random call per upload
         self._temp_prefix = f"{UPLOAD_PREFIX}{os.getpid()}.{secrets.token_hex(4)}."
+        self._sweeping = asyncio.ensure_future(self._sweep(started - SWEEP_MARGIN))
+
+    async def _sweep(self, before: float) -> None:
+        """Remove what uploads killed with their process left (backends/sweep.py), in the
+        background: a large tree takes a while, and serving need not wait for it."""
+        try:
+            removed = await asyncio.to_thread(sweep_stale_uploads, self.root, before, self._stop)
+        except OSError as exc:
+            log.warning("could not sweep abandoned uploads in %s: %s", self.root, exc)
+            return
+        if removed > 0:
+            log.info("removed %d abandoned upload file(s) from %s", removed, self.root)
 
     async def close(self) -> None:
+        self._stop.set()
+        if self._sweeping is not None:
+            await asyncio.wait({self._sweeping}, timeout=5)
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
@@ -251,6 +279,7 @@ class LocalBackend(StagedParts):
                 flags = os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC
                 fd = os.open(".", flags, self._umask_mode, dir_fd=folder_fd)
                 try:
+                    _mark_in_progress(fd)  # its temp link, if it needs one, is never swept
                     if digests:
                         _store_digests(fd, digests)
                     _write_all(fd, data)
@@ -297,6 +326,7 @@ class LocalBackend(StagedParts):
                 temp = f"{self._temp_prefix}{next(self._temp_numbers)}"
                 flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
                 fd = os.open(temp, flags, self._umask_mode, dir_fd=folder_fd)
+                _mark_in_progress(fd)
         except BaseException:
             os.close(folder_fd)
             raise
@@ -735,10 +765,10 @@ class _Upload:
     def commit(self, fsync: bool) -> None:
         if fsync:
             os.fsync(self.fd)
+        with _named(self.path):  # renamed while still open and locked: a sweep never takes it
+            os.replace(self.temp, self.name, src_dir_fd=self.folder_fd, dst_dir_fd=self.folder_fd)
         fd, self.fd = self.fd, -1
         os.close(fd)
-        with _named(self.path):
-            os.replace(self.temp, self.name, src_dir_fd=self.folder_fd, dst_dir_fd=self.folder_fd)
         folder_fd, self.folder_fd = self.folder_fd, -1
         os.close(folder_fd)
 
@@ -752,6 +782,13 @@ class _Upload:
             with contextlib.suppress(OSError):
                 os.unlink(self.temp, dir_fd=folder_fd)
             os.close(folder_fd)
+
+
+def _mark_in_progress(fd: int) -> None:
+    """Lock the temp file while it is written: a sweep (backends/sweep.py) leaves it alone. On a
+    filesystem without flock the sweep cannot lock it either, so it is left alone all the same."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def _is_folder(name: str, folder_fd: int) -> bool:

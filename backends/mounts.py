@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
+from backends.deadline import with_deadline
 from backends.paths import UnsafePathError, confine
 from backends.registry import DestinationError, local_path, open_destination, scheme_of
 
@@ -62,9 +63,11 @@ def open_mounted(
     mounts: tuple[Mount, ...] | list[Mount] = (),
     *,
     fsync: bool = False,
+    store_timeout: float = 0.0,
 ) -> Backend:
-    """The backend of a destination with its mounts; the plain destination when there are none."""
-    default = open_destination(url, storage_options, fsync=fsync)
+    """The backend of a destination with its mounts; the plain destination when there are none.
+    Each remote store's calls are limited to `store_timeout` seconds (backends/deadline.py)."""
+    default = with_deadline(open_destination(url, storage_options, fsync=fsync), store_timeout)
     if not mounts:
         return default
     prefixes = [m.prefix for m in mounts]
@@ -74,7 +77,8 @@ def open_mounted(
     opened = {}
     for mount in mounts:
         try:
-            opened[mount.prefix] = open_destination(mount.url, mount.storage_options, fsync=fsync)
+            store = open_destination(mount.url, mount.storage_options, fsync=fsync)
+            opened[mount.prefix] = with_deadline(store, store_timeout)
         except DestinationError as exc:
             raise DestinationError(f"mount {mount.prefix!r} ({mount.url}): {exc}") from None
     return MountedBackend(default, opened)

@@ -18,9 +18,10 @@ provider's translator, registered on `translated.translators`.
 import asyncio
 import contextlib
 import errno
+import logging
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any, ClassVar
 
 import fsspec
@@ -29,6 +30,8 @@ from backends.base import Entry, OpenedFile, Stat
 from backends.fsspec_store import FsspecBackend, configuring, translated
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import exact_blocks, flag_last
+
+log = logging.getLogger("artgw")
 
 PART_SIZE = 8 << 20
 """Upload part size: a multiple of 256 KiB (GCS) and above 5 MiB (S3)."""
@@ -39,6 +42,11 @@ PARTS_IN_FLIGHT = 2
 12 MB with the SDK's copy). On SeaweedFS (benchmarks/RESULTS.md) 1, 2, 3, 4 parts gave 95, 121,
 129, 127 MiB/s for 1 GiB at 56, 76, 88, 107 MB of growth: 2 takes most of the gain."""
 READ_CHUNK = 1 << 20
+ABORT_WAIT = 5.0
+"""Seconds a failed upload waits for its abort before answering (`abort_soon`)."""
+ABORT_ATTEMPT = 10.0
+ABORT_RETRIES = (0, 1, 2, 4, 8, 15, 30, 60, 120, 300)
+"""Pauses before each abort attempt: about nine minutes of tries for a store that is down."""
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
 """Default seconds to connect to the store and to wait for its next bytes; storage options win."""
@@ -73,6 +81,7 @@ class ObjectStoreBackend(FsspecBackend):
 
     client: Any = None
     delete_batch: ClassVar[int] = 100
+    abort_wait: float = ABORT_WAIT
 
     def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]):
         super().__init__(url, protocol, root.strip("/"), storage_options)
@@ -142,6 +151,10 @@ class ObjectStoreBackend(FsspecBackend):
             await self.close()
             raise
 
+    async def probe(self) -> None:
+        with translated(self.url):
+            await self.check_bucket()
+
     async def close(self) -> None:
         if self.fs is not None:
             await self.disconnect()
@@ -201,7 +214,7 @@ class ObjectStoreBackend(FsspecBackend):
             upload = await self.begin_upload(key, digests)
             sending = asyncio.ensure_future(upload.part(first, False))
             del first  # the part's task holds it while it is sent, and no longer
-            await _send_parts(upload, sending, blocks)
+            await _send_parts(upload, sending, blocks, self.abort_wait)
 
     async def check_target(self, path: str) -> None:
         """Refuse a file where a folder is, or below a file: one request per level, at once."""
@@ -242,7 +255,10 @@ class ObjectStoreBackend(FsspecBackend):
 
 
 async def _send_parts(
-    upload: PartUpload, first: asyncio.Future[None], rest: AsyncIterator[tuple[bytes, bool]]
+    upload: PartUpload,
+    first: asyncio.Future[None],
+    rest: AsyncIterator[tuple[bytes, bool]],
+    abort_wait: float,
 ) -> None:
     """Upload parts while the next ones are received, at most `upload.concurrency` at a time;
     abort on any failure or cancellation. `first` is the first part, already being sent."""
@@ -259,7 +275,7 @@ async def _send_parts(
             task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(*inflight, return_exceptions=True)
-        await shielded(upload.abort())
+        await abort_soon(upload, abort_wait)
         raise
 
 
@@ -272,14 +288,31 @@ async def _settle(inflight: set[asyncio.Future[None]], keep: int) -> None:
             task.result()
 
 
-async def shielded(awaitable: Awaitable[None]) -> None:
-    """Run a clean-up to its end even if this task is cancelled meanwhile; never raise."""
-    task = asyncio.ensure_future(awaitable)
+async def abort_soon(upload: PartUpload, wait: float) -> None:
+    """Abort a failed upload: waited for up to `wait` seconds, then carried on in the background
+    (retried with back-off while the store is unreachable), so that a stalled store cannot hold
+    the failed request, and its parts are still dropped once the store is back."""
+    task = asyncio.ensure_future(_abort_until_done(upload))
+    _aborting.add(task)
+    task.add_done_callback(_aborting.discard)
     with contextlib.suppress(BaseException):
-        await asyncio.shield(task)
-    if not task.done():
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(task), READ_TIMEOUT)
+        await asyncio.wait({task}, timeout=wait)
+
+
+_aborting: set[asyncio.Future[None]] = set()
+"""Aborts still running in the background (held here: the loop keeps only weak references)."""
+
+
+async def _abort_until_done(upload: PartUpload) -> None:
+    for pause in ABORT_RETRIES:
+        await asyncio.sleep(pause)
+        try:
+            async with asyncio.timeout(ABORT_ATTEMPT):
+                await upload.abort()
+            return
+        except Exception as exc:  # the store is down or stalled: try again later
+            log.debug("aborting an upload failed (%s); retrying", type(exc).__name__)
+    log.warning("gave up aborting an upload after %d tries", len(ABORT_RETRIES))
 
 
 class StreamedFile(OpenedFile):

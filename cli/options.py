@@ -14,6 +14,7 @@ from gateway.settings import SETTINGS, Setting, Settings, default_workers
 
 F = Callable[..., Any]
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("text", "json")
 
 
 def setting_options(command: F) -> F:
@@ -56,6 +57,9 @@ def build_settings(values: dict[str, Any]) -> Settings:
     values["log_level"] = values["log_level"].lower()
     if values["log_level"] not in LOG_LEVELS:
         raise click.BadParameter(f"one of {', '.join(LOG_LEVELS)}", param_hint="--log-level")
+    values["log_format"] = values["log_format"].lower()
+    if values["log_format"] not in LOG_FORMATS:
+        raise click.BadParameter(f"one of {', '.join(LOG_FORMATS)}", param_hint="--log-format")
     if values["workers"] <= 0:
         values["workers"] = default_workers()
     return Settings(**values)

@@ -1,18 +1,21 @@
 """Running the app: one process, or N worker processes sharing the port through SO_REUSEPORT."""
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import os
+import resource
 import signal
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from backends.mounts import open_mounted
 from gateway.access_log import AccessLogger
-from gateway.app import make_app
+from gateway.app import make_app, open_backend
+from gateway.observability import multiproc
+from gateway.observability.logs import configure_logging
 from gateway.settings import Settings
 from gateway.signing import new_secret
 from gateway.tls import server_context
@@ -20,22 +23,9 @@ from gateway.tls import server_context
 SHUTDOWN_GRACE = 3.0
 """Seconds in-flight requests get on SIGTERM before they are cancelled (leaving no upload)."""
 BLOCKING_THREADS = 32
+PR_SET_PDEATHSIG = 1
 
 log = logging.getLogger("artgw")
-
-
-QUIET_LOGGERS = ("botocore", "aiobotocore", "s3fs", "azure", "adlfs", "gcsfs", "google", "urllib3")
-"""Store SDKs: their debug and info lines log request headers (signatures, SAS, tokens)."""
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(message)s",
-        stream=sys.stdout,
-    )
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -70,9 +60,7 @@ def run_worker(settings: Settings, *, reuse_port: bool) -> None:
 
 async def check_destination(settings: Settings) -> None:
     """Open and close the store once, so a bad destination fails here with one clear message."""
-    backend = open_mounted(
-        settings.artifacts_destination, dict(settings.storage_options), settings.mounts
-    )
+    backend = open_backend(settings)
     await backend.start()
     await backend.close()
 
@@ -106,12 +94,21 @@ def check_tracking_store(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    raise_open_files_limit()
     check_security(settings)
     check_tracking_store(settings)
     if not settings.secret:  # one key for all the workers forked below
         settings = settings.replace(secret=new_secret())
     asyncio.run(check_destination(settings))
+    made = multiproc.prepare(settings.workers)
+    try:
+        _serve(settings)
+    finally:
+        multiproc.release(made)
+
+
+def _serve(settings: Settings) -> None:
     scheme = "https" if settings.certfile else "http"
     print(
         f"artgw serving on {scheme}://{settings.host}:{settings.port} "
@@ -125,14 +122,32 @@ def serve(settings: Settings) -> None:
     Supervisor(settings).run()
 
 
+RESTART_FIRST = 0.5
+RESTART_MAX = 30.0
+STABLE_AFTER = 30.0
+"""A worker that lived this long resets the restart back-off to RESTART_FIRST."""
+
+
+def raise_open_files_limit() -> None:
+    """Each connection and each file being sent holds a descriptor: allow as many as the hard
+    limit does (often 1,024 by default, too few for thousands of keep-alive connections)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class Supervisor:
-    """Forks the workers, restarts one that dies, stops them all on SIGINT/SIGTERM, and passes
-    SIGHUP on to them (each reloads its users file)."""
+    """Forks the workers, restarts one that dies (after a pause that doubles while they keep
+    dying young), stops them all on SIGINT/SIGTERM, and passes SIGHUP on to them (each reloads
+    its users file)."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.children: set[int] = set()
+        self.children: dict[int, float] = {}
+        """pid -> when it started (monotonic)."""
         self.stopping = False
+        self.delay = RESTART_FIRST
 
     def run(self) -> None:
         signal.signal(signal.SIGTERM, self._stop)
@@ -147,10 +162,11 @@ class Supervisor:
                 break
             except InterruptedError:
                 continue
-            self.children.discard(pid)
-            self._after_exit(pid, status)
+            started = self.children.pop(pid, time.monotonic())
+            self._after_exit(pid, status, time.monotonic() - started)
 
     def _spawn(self) -> None:
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -158,15 +174,17 @@ class Supervisor:
             signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the worker's loop handles it
             code = 0
             try:
+                die_with_parent(parent)
                 run_worker(self.settings, reuse_port=True)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
                 code = 3
             finally:
                 os._exit(code)
-        self.children.add(pid)
+        self.children[pid] = time.monotonic()
 
-    def _after_exit(self, pid: int, status: int) -> None:
+    def _after_exit(self, pid: int, status: int, lived: float) -> None:
+        multiproc.worker_exited(pid)
         if self.stopping:
             return
         code = os.waitstatus_to_exitcode(status)
@@ -174,9 +192,16 @@ class Supervisor:
             log.error("worker %d could not start; stopping", pid)
             self._stop(signal.SIGTERM, None)
             raise SystemExit(1)
-        log.warning("worker %d exited with %d; starting a new one", pid, code)
-        time.sleep(0.5)
-        self._spawn()
+        if lived >= STABLE_AFTER:
+            self.delay = RESTART_FIRST
+        log.warning(
+            "worker %d %s after %.1f s; starting a new one in %.1f s",
+            pid, how_it_ended(code), lived, self.delay,
+        )  # fmt: skip
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, RESTART_MAX)
+        if not self.stopping:
+            self._spawn()
 
     def _stop(self, signum: int, frame: object) -> None:
         self.stopping = True
@@ -184,11 +209,32 @@ class Supervisor:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
-                self.children.discard(pid)
+                self.children.pop(pid, None)
 
     def _forward(self, signum: int, frame: object) -> None:
         for pid in list(self.children):
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
-                self.children.discard(pid)
+                self.children.pop(pid, None)
+
+
+def how_it_ended(code: int) -> str:
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with {code}"
+
+
+def die_with_parent(parent: int) -> None:
+    """Linux: have the kernel SIGTERM this worker when the supervisor dies, even by SIGKILL, so
+    that no orphan keeps serving the port (and finishes its requests in the shutdown grace)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # it died before the call: nobody would send the signal
+        os.kill(os.getpid(), signal.SIGTERM)

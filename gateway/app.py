@@ -5,8 +5,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from backends import Backend
 from backends.mounts import open_mounted
-from gateway import artifacts, auth, cors, meta, multipart, sweep
+from gateway import artifacts, auth, cors, meta, multipart, observability, sweep
 from gateway.errors import error_middleware
 from gateway.keys import BACKEND, SETTINGS
 from gateway.limits import upload_limit_middleware
@@ -23,17 +24,12 @@ log = logging.getLogger("artgw")
 
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware],
+        middlewares=[observability.observe, error_middleware],
         client_max_size=64 << 20,
         handler_args={"read_bufsize": READ_BUFSIZE},
     )
     app[SETTINGS] = settings
-    app[BACKEND] = open_mounted(
-        settings.artifacts_destination,
-        settings.storage_options,
-        settings.mounts,
-        fsync=settings.fsync,
-    )
+    app[BACKEND] = open_backend(settings)
     app.cleanup_ctx.append(_backend_context)
     multipart.install(app)
     app.cleanup_ctx.append(sweep.sweeper)
@@ -41,6 +37,7 @@ def make_app(settings: Settings) -> web.Application:
         app.add_routes(artifacts.routes(prefix))
         app.add_routes(multipart.routes(prefix))
     app.add_routes(meta.routes())
+    observability.install(app)
     landing.install(app)
     error_pages.install(app)
     from gateway.tracking import install as install_tracking
@@ -61,6 +58,17 @@ def _install_checks(app: web.Application, settings: Settings) -> None:
         app.middlewares.append(upload_limit_middleware(settings.max_upload_size))
     auth.install(app, settings)
     cors.install(app, settings.cors_origins)
+
+
+def open_backend(settings: Settings) -> Backend:
+    """The (not yet started) store of `settings`, each mount's calls limited to --store-timeout."""
+    return open_mounted(
+        settings.artifacts_destination,
+        settings.storage_options,
+        settings.mounts,
+        fsync=settings.fsync,
+        store_timeout=settings.store_timeout,
+    )
 
 
 async def _backend_context(app: web.Application) -> AsyncIterator[None]:

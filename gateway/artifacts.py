@@ -12,7 +12,7 @@ from backends.streams import received_pieces
 from gateway.archive import archive_response
 from gateway.digests import claimed_digests, field_value, listing_with_digests, verified
 from gateway.download import file_response
-from gateway.errors import InvalidParameter
+from gateway.errors import InvalidParameter, NotFound
 from gateway.request_parts import backend_of
 from gateway.urls import ANY_PATH, ARTIFACTS, ARTIFACTS_MARKER, directory_path, url_tail
 from gateway.web import browse
@@ -51,6 +51,8 @@ async def download(request: web.Request) -> web.StreamResponse:
         if prefers_html(request):
             return await browse.listing_page(request, path)
         raise
+    except NotADirectoryError:  # below a file: nothing exists there (S3 and MLflow say 404)
+        raise NotFound(f"No such artifact: '{path}'") from None
     try:
         name = path.rpartition("/")[2]
         inline = bool(request.query_string) and browse.wants_view(request)

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from backends import OpenedFile, Stat
 from gateway.errors import RangeNotSatisfiable, error_response
+from gateway.keys import SENDFILE_BYTES
 from gateway.mime import content_disposition, guess_mime_type
 from gateway.sendfile import sendfile
 
@@ -203,6 +204,7 @@ async def _send_body(
         if opened.fileobj is not None and length >= SENDFILE_MIN and plain:
             assert transport is not None
             await sendfile(transport, opened.fileobj, offset, length)  # TLS needs the bytes
+            request[SENDFILE_BYTES] = length
             return
         async for chunk in opened.chunks(offset, length):
             await response.write(chunk)

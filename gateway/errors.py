@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from backends import DestinationError, UnsafePathError
+from gateway.keys import FAILURE
 from gateway.unsupported import not_found_message
 from tracking import errors as tracking_errors
 
@@ -98,9 +99,46 @@ class ServiceUnavailable(ApiError):
     error_code = "TEMPORARILY_UNAVAILABLE"
 
 
+class InsufficientStorage(ApiError):
+    """The destination is full (ENOSPC) or over quota (EDQUOT): nothing was stored."""
+
+    status = 507
+    error_code = "RESOURCE_EXHAUSTED"
+
+
 class InternalError(ApiError):
     status = 500
     error_code = "INTERNAL_ERROR"
+
+
+FULL = {errno.ENOSPC, errno.EDQUOT}
+UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETRESET}
+"""How backends report a store they cannot reach or that dropped the connection (plain OSErrors:
+the ConnectionError family means the client went away)."""
+CLIENT_CAUSED = (
+    ConnectionError,  # the client went away
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    FileExistsError,
+)
+
+
+def store_error_kind(exc: BaseException) -> str | None:
+    """A store failure's kind for the metrics (None: not the store's fault, or not the store)."""
+    if not isinstance(exc, OSError) or isinstance(exc, CLIENT_CAUSED):
+        return None
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, PermissionError):
+        return "denied"
+    if exc.errno in FULL:
+        return "full"
+    if exc.errno in UNREACHABLE:
+        return "unreachable"
+    if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL):
+        return None
+    return "io"
 
 
 def from_os_error(exc: OSError) -> ApiError:
@@ -120,8 +158,10 @@ def from_os_error(exc: OSError) -> ApiError:
         return InvalidParameter(f"Artifact path is too long: '{path}'")
     if exc.errno == errno.EINVAL:
         return InvalidParameter(f"The store rejected the request on '{path}': {exc.strerror}")
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return InternalError(f"The artifact store is full; '{path}' was not stored")
+    if exc.errno in FULL:
+        return InsufficientStorage(f"The artifact store is full; '{path}' was not stored")
+    if exc.errno in UNREACHABLE:
+        return ServiceUnavailable(f"The artifact store cannot be reached: {exc.strerror}")
     return InternalError(f"Storage error on '{path}': {exc.strerror or exc}")
 
 
@@ -207,6 +247,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response.headers["Allow"] = exc.headers["Allow"]
         return response
     except Exception as exc:
+        request[FAILURE] = exc
         error = to_api_error(exc)
         if error is None:
             if isinstance(exc, ConnectionError):

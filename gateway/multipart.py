@@ -34,6 +34,7 @@ from gateway.errors import (
     PermissionDenied,
 )
 from gateway.keys import BACKEND, SETTINGS
+from gateway.observability.metrics import multipart_upload_closed, multipart_upload_opened
 from gateway.request_parts import backend_of, json_object
 from gateway.signing import Signer, TokenError, TokenExpired, new_secret
 from gateway.urls import (
@@ -144,6 +145,7 @@ async def create(request: web.Request) -> web.Response:
     if not 1 <= num_parts <= presign.MAX_PARTS:
         raise InvalidParameter(f"'num_parts' must be between 1 and {presign.MAX_PARTS}")
     store_id = await backend_of(request).begin_parts(path)
+    multipart_upload_opened()
     settings = request.app[SETTINGS]
     upload_id = request.app[SIGNER].sign(
         UPLOAD, path, settings.multipart_ttl, s=store_id, n=num_parts, u=creator(request)
@@ -185,6 +187,7 @@ async def complete(request: web.Request) -> web.Response:
         await backend_of(request).finish_parts(path, claims["s"], parts)
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
+    multipart_upload_closed()
     return json_response({})
 
 
@@ -194,6 +197,7 @@ async def abort(request: web.Request) -> web.Response:
         return await presign.abort(request)
     claims = await verified(request, body.get("upload_id"), UPLOAD, path, allow_expired=True)
     await backend_of(request).discard_parts(path, claims["s"])
+    multipart_upload_closed()
     return json_response({})
 
 

@@ -16,6 +16,7 @@ from backends.paths import join
 from gateway.artifacts import json_response
 from gateway.errors import InvalidParameter, NotImplementedByStore
 from gateway.keys import BACKEND, SETTINGS
+from gateway.observability.metrics import multipart_upload_closed, multipart_upload_opened
 from gateway.request_parts import backend_of, json_object
 from gateway.urls import ANY_PATH, PRESIGNED_MARKER, api_base, directory_path, mpu_marker, url_tail
 
@@ -73,6 +74,7 @@ async def create(request: web.Request) -> web.Response:
         raise InvalidParameter(f"'num_parts' must be between 1 and {MAX_PARTS}")
     ttl = request.app[SETTINGS].presigned_url_ttl
     upload = await backend_of(request).create_multipart(path, num_parts, ttl)
+    multipart_upload_opened()
     credentials = [
         {"url": part.url, "part_number": part.part_number, "headers": part.headers}
         for part in upload.parts
@@ -99,12 +101,14 @@ async def complete(request: web.Request) -> web.Response:
         parts.append((field(part, "part_number", int), field(part, "etag", str)))
     upload_id = body.get("upload_id")
     await backend_of(request).complete_multipart(path, upload_id, sorted(parts))
+    multipart_upload_closed()
     return json_response({})
 
 
 async def abort(request: web.Request) -> web.Response:
     path, body = await mpu_start(request, "abort")
     await backend_of(request).abort_multipart(path, body.get("upload_id"))
+    multipart_upload_closed()
     return json_response({})
 
 

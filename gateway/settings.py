@@ -72,6 +72,9 @@ class Settings:
     artifacts_only: bool = setting(False, "Serve artifacts only; tracking routes answer 404.")
     workers: int = setting(0, "Server processes sharing the port (0: one per core, at most 8).")
     log_level: str = setting("info", "debug, info, warning or error; debug logs every request.")
+    log_format: str = setting(
+        "text", "text: plain lines; json: one JSON object per line (request lines carry fields)."
+    )
     fsync: bool = setting(False, "fsync each local upload before it becomes visible.")
     timeout: int = setting(
         0,
@@ -133,6 +136,11 @@ class Settings:
         "",
         "Comma-separated origins whose pages may call the API (CORS), with credentials; * lets "
         "any origin call it without credentials. Empty: CORS off.",
+    )
+    store_timeout: float = setting(
+        60.0,
+        "Seconds one call to a remote object store (a listing, a part, the next piece of a "
+        "download) may take before the request fails with 504 (0: no limit).",
     )
     storage_options: dict[str, Any] = field(default_factory=dict)
     """Built by the CLI from the --storage-option and --storage-options-file inputs."""

@@ -56,7 +56,7 @@ class ArtgwProcess:
     def proc(self) -> "subprocess.Popen[bytes] | None":
         return self.server.process
 
-    def start(self, timeout: float = 20.0) -> "ArtgwProcess":
+    def start(self, timeout: float = 60.0) -> "ArtgwProcess":
         self.server.start(timeout)
         return self
 

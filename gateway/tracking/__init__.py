@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from gateway.observability.timed_store import timed
 from gateway.settings import Settings
 from gateway.tracking import artifact_handlers, artifact_reads, registry_routes
 from gateway.tracking.keys import MODELS, STORE
@@ -23,9 +24,9 @@ __all__ = ["STORE", "install", "install_artifacts_only"]
 def install(app: web.Application, settings: Settings) -> None:
     """Add the tracking routes, and the store (opened and closed with the app)."""
     store = store_from_uri(settings.backend_store_uri, settings.default_artifact_root)
-    app[STORE] = store
+    app[STORE] = timed(store)  # each call's time in the metrics
     if isinstance(store, ModelStore):
-        app[MODELS] = store
+        app[MODELS] = timed(store)
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(artifact_reads.session_context)
     app[PLACES] = places_from(settings)

@@ -10,6 +10,7 @@ from tests.stores import ALL_STORES, StoreView
 
 A = "/api/2.0/mlflow-artifacts/artifacts"
 AJAX = "/ajax-api/2.0/mlflow-artifacts/artifacts"
+MPU = "/api/2.0/mlflow-artifacts/mpu"
 
 
 @pytest.fixture(params=ALL_STORES)
@@ -35,7 +36,8 @@ CASES = [
     ("GET", f"{A}/0/r1/artifacts/dir", b"", 400, "INVALID_PARAMETER_VALUE"),
     ("GET", f"{A}/0/r1/artifacts/dir/", b"", 400, "INVALID_PARAMETER_VALUE"),
     ("GET", f"{A}/", b"", 400, "INVALID_PARAMETER_VALUE"),
-    ("GET", f"{A}/0/r1/artifacts/a.txt/x", b"", 400, "INVALID_PARAMETER_VALUE"),
+    ("GET", f"{A}/0/r1/artifacts/a.txt/x", b"", 404, "RESOURCE_DOES_NOT_EXIST"),
+    ("GET", f"{A}/0/r1/artifacts/a.txt/x/y.bin", b"", 404, "RESOURCE_DOES_NOT_EXIST"),
     ("PUT", f"{A}/0/r1/artifacts/new.txt", b"new", 200, None),
     ("PUT", f"{A}/0/r1/artifacts/newdir/", b"x", 400, "INVALID_PARAMETER_VALUE"),
     ("PUT", f"{A}/", b"x", 400, "INVALID_PARAMETER_VALUE"),
@@ -231,3 +233,15 @@ async def test_errors_are_never_html(gateway: TestClient) -> None:
         response = await raw_request(gateway.server.port, method, target)
         assert 400 <= response.status < 500, (method, target, response.status)
         assert json.loads(response.body)["error_code"]
+
+
+@pytest.mark.parametrize("action", ["create", "complete", "abort"])
+async def test_multipart_request_without_path_names_the_field(
+    seeded: TestClient, action: str
+) -> None:
+    """Checked before the store is asked whether it can do multipart uploads (MLflow's order)."""
+    response = await seeded.post(f"{MPU}/{action}/0/r1/artifacts", json={"num_parts": 1})
+    assert response.status == 400
+    body = await response.json()
+    assert body["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "'path'" in body["message"]
