@@ -128,10 +128,15 @@ class DeadlineBackend(Backend):
         return await self.limited(self.inner.begin_parts(path), path)
 
     async def write_part(
-        self, path: str, upload_id: str, number: int, body: AsyncIterable[bytes]
+        self,
+        path: str,
+        upload_id: str,
+        number: int,
+        body: AsyncIterable[bytes],
+        size: int | None = None,
     ) -> str:
         return await self.paced(
-            path, lambda paced: self.inner.write_part(path, upload_id, number, paced), body
+            path, lambda paced: self.inner.write_part(path, upload_id, number, paced, size), body
         )
 
     async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
