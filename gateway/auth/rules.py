@@ -171,6 +171,10 @@ ARTIFACTS: dict[tuple[str, str], Rule] = {
 
 OTHERS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): OPEN,
+    ("GET", "/health/ready"): OPEN,
+    # The operators' metrics need read on everything when a users file is in force (Prometheus
+    # sends Basic credentials or a token: `basic_auth` / `authorization` in its scrape config).
+    ("GET", "/metrics"): Rule(READ, t.everything),
     ("GET", "/version"): OPEN,
     ("GET", "/api/3.0/mlflow/server-info"): OPEN,
     ("GET", "/ajax-api/3.0/mlflow/server-info"): OPEN,

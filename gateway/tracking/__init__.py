@@ -8,7 +8,7 @@ from aiohttp import web
 from gateway.observability.timed_store import timed
 from gateway.settings import Settings
 from gateway.tracking import artifact_handlers, artifact_reads, registry_routes
-from gateway.tracking.keys import MODELS, STORE
+from gateway.tracking.keys import MODELS, REGISTRY, STORE
 from gateway.tracking.landing import experiment_sections
 from gateway.tracking.registry_landing import model_sections
 from gateway.tracking.registry_places import PLACES, places_from
@@ -17,6 +17,7 @@ from gateway.urls import API_PREFIXES
 from gateway.web.landing import add_landing_source
 from tracking.logged_models import ModelStore
 from tracking.open import store_from_uri
+from tracking.registry_store import RegistryStore
 
 __all__ = ["STORE", "install", "install_artifacts_only"]
 
@@ -27,6 +28,8 @@ def install(app: web.Application, settings: Settings) -> None:
     app[STORE] = timed(store)  # each call's time in the metrics
     if isinstance(store, ModelStore):
         app[MODELS] = timed(store)
+    if isinstance(store, RegistryStore):
+        app[REGISTRY] = timed(store)
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(artifact_reads.session_context)
     app[PLACES] = places_from(settings)

@@ -11,6 +11,7 @@ from gateway.errors import InvalidParameter, PermissionDenied
 from gateway.tracking import artifact_reads
 from gateway.tracking import registry_wire as wire
 from gateway.tracking.handlers import page_body, store_of
+from gateway.tracking.keys import REGISTRY
 from gateway.tracking.registry_places import places_of
 from gateway.tracking.validation import (
     Schema,
@@ -65,10 +66,7 @@ SEARCH: Schema = {
 
 
 def registry_of(request: web.Request) -> RegistryStore:
-    store = store_of(request)
-    if not isinstance(store, RegistryStore):  # pragma: no cover - every store is one
-        raise TypeError("the tracking store keeps no model registry")
-    return store
+    return request.app[REGISTRY]
 
 
 async def fields_of(request: web.Request, schema: Schema) -> dict[str, Any]:

@@ -5,13 +5,12 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from gateway.tracking.keys import STORE
+from gateway.tracking.keys import REGISTRY
 from gateway.tracking.registry_places import places_of
 from gateway.web.landing import Link, Section, artifact_listing_href
 from tracking import registry_search as rsearch
 from tracking.registry import ModelVersion
 from tracking.registry_sources import locate
-from tracking.registry_store import RegistryStore
 from tracking.store import Clause
 
 MAX_MODELS = 20
@@ -20,8 +19,8 @@ MAX_VERSIONS = 20
 
 
 async def model_sections(app: web.Application) -> list[Section]:
-    store = app[STORE]
-    if not isinstance(store, RegistryStore):
+    store = app.get(REGISTRY)
+    if store is None:
         return []
     models = await store.search_registered_models(
         rsearch.parse_search(

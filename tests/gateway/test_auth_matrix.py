@@ -144,6 +144,8 @@ TRACKING_CASES = [
 SITE_CASES = [
     Case("GET", "/", R, writer=False),
     Case("GET", "/health", None),
+    Case("GET", "/health/ready", None),
+    Case("GET", "/metrics", R, writer=False),
     Case("GET", "/version", None),
     Case("GET", "/api/3.0/mlflow/server-info", None),
     Case("GET", "/ajax-api/3.0/mlflow/server-info", None),

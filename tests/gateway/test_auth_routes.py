@@ -52,6 +52,7 @@ def test_open_routes_are_exactly_the_service_ones(tmp_path: Path) -> None:
     }
     assert open_routes == {
         "/health",
+        "/health/ready",
         "/version",
         "/api/3.0/mlflow/server-info",
         "/ajax-api/3.0/mlflow/server-info",
