@@ -123,7 +123,9 @@ def main(argv: list[str]) -> int:
             run.warm_up(live[name])
             run.log(f"{name} up (pid {live[name].pid})")
         for curve_name in wanted:
-            curves += CURVES[curve_name](plan, live, axes, rounds, failures)
+            CURVES[curve_name](plan, live, axes, rounds, failures, curves)
+    except KeyboardInterrupt:  # SIGINT: report what was measured so far
+        failures.append("interrupted: the curves below stop where the run was stopped")
     finally:
         for server in live.values():
             servers.stop(server)
@@ -184,8 +186,9 @@ def files_curve(
     axes: Axes,
     rounds: int,
     failures: list[str],
+    into: list[Curve],
     html: bool = False,
-) -> list[Curve]:
+) -> None:
     label = "HTML page" if html else "listing"
     ms = Curve("html_ms" if html else "list_ms", "files in the folder", f"{label}: median ms")
     cpu = Curve(
@@ -197,6 +200,7 @@ def files_curve(
         f"{label}: server CPU-µs per entry",
     )
     workload = workloads.ListHtml() if html else workloads.ListDir()
+    into += [ms, cpu, per]
     for n in axes.files:
         ctx = _ctx(n, axes.list_reps)
         active = []
@@ -218,16 +222,19 @@ def files_curve(
                     continue
                 ms.add(name, n, got["median_ms"])
                 cpu.add(name, n, got["cpu_ms_per_req"])
-                entries = got.get("shown", n) if html else n
-                per.add(name, n, 1000 * got["cpu_ms_per_req"] / entries)
+                per.add(name, n, 1000 * got["cpu_ms_per_req"] / n)  # per entry of the folder
                 run.log(f"{label} {n} r{rnd + 1} {name}: {got['median_ms']:.1f} ms")
-    return [ms, cpu, per]
 
 
 def html_curve(
-    plan: run.Plan, live: dict[str, RunningServer], axes: Axes, rounds: int, failures: list[str]
-) -> list[Curve]:
-    return files_curve(plan, live, axes, rounds, failures, html=True)
+    plan: run.Plan,
+    live: dict[str, RunningServer],
+    axes: Axes,
+    rounds: int,
+    failures: list[str],
+    into: list[Curve],
+) -> None:
+    files_curve(plan, live, axes, rounds, failures, into, html=True)
 
 
 def _ctx(list_entries: int, reps: int, small_count: int = 0, size: int = 4096) -> workloads.Context:
@@ -252,10 +259,16 @@ def wrk_point(
 
 
 def depth_curve(
-    plan: run.Plan, live: dict[str, RunningServer], axes: Axes, rounds: int, failures: list[str]
-) -> list[Curve]:
+    plan: run.Plan,
+    live: dict[str, RunningServer],
+    axes: Axes,
+    rounds: int,
+    failures: list[str],
+    into: list[Curve],
+) -> None:
     rps = Curve("depth_req_s", "folder depth", "4 KiB GET req/s (32 connections)", log_y=False)
     cpu = Curve("depth_cpu", "folder depth", "4 KiB GET server CPU-ms per request")
+    into += [rps, cpu]
     n = axes.requests
     for depth in axes.depths:
         rel = "/".join(["scale", *[f"d{i}" for i in range(1, depth + 1)]])
@@ -274,14 +287,19 @@ def depth_curve(
                 rps.add(name, depth, res.req_per_s)
                 cpu.add(name, depth, 1000 * (server.cpu_seconds() - c0) / n)
                 run.log(f"depth {depth} {name}: {res.req_per_s:.0f} req/s")
-    return [rps, cpu]
 
 
 def conns_curve(
-    plan: run.Plan, live: dict[str, RunningServer], axes: Axes, rounds: int, failures: list[str]
-) -> list[Curve]:
+    plan: run.Plan,
+    live: dict[str, RunningServer],
+    axes: Axes,
+    rounds: int,
+    failures: list[str],
+    into: list[Curve],
+) -> None:
     rps = Curve("conns_req_s", "connections", "4 KiB GET req/s")
     p99 = Curve("conns_p99_ms", "connections", "4 KiB GET p99 latency (ms)", log_y=True)
+    into += [rps, p99]
     n = axes.requests * 2
     rel = "scale/conns"
     for server in live.values():
@@ -299,15 +317,20 @@ def conns_curve(
                 rps.add(name, conns, res.req_per_s)
                 p99.add(name, conns, res.stats["p99_us"] / 1000)
                 run.log(f"conns {conns} {name}: {res.req_per_s:.0f} req/s")
-    return [rps, p99]
 
 
 def size_curve(
-    plan: run.Plan, live: dict[str, RunningServer], axes: Axes, rounds: int, failures: list[str]
-) -> list[Curve]:
+    plan: run.Plan,
+    live: dict[str, RunningServer],
+    axes: Axes,
+    rounds: int,
+    failures: list[str],
+    into: list[Curve],
+) -> None:
     """Up to 1 MiB: wrk, 8 connections, over many files of that size; above: curl, one file."""
     get = Curve("size_get_mib_s", "artifact size (bytes)", "GET MiB/s", log_y=True)
     put = Curve("size_put_mib_s", "artifact size (bytes)", "PUT MiB/s", log_y=True)
+    into += [get, put]
     for size in axes.sizes:
         count = max(4, min(axes.requests, (64 * MiB) // size)) if size <= MiB else 1
         rel = f"scale/size-{size}"
@@ -324,7 +347,6 @@ def size_curve(
                 if sent is not None:
                     put.add(name, size, sent)
                 run.log(f"size {size} {name}: GET {got:.1f} MiB/s")
-    return [get, put]
 
 
 def _size_round(
