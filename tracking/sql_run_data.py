@@ -1,8 +1,9 @@
 """A run's metrics, params and tags, as Core statements run inside a store's transactions."""
 
+import functools
 import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -47,9 +48,17 @@ def _children(match: Callable[[Table], ColumnElement[bool]]) -> CompoundSelect[A
     return union.order_by(union.selected_columns.kind, union.selected_columns.key)
 
 
-IDS: BindParameter[list[str]] = bindparam("ids", expanding=True)
 CHILDREN_OF_RUN = _children(lambda table: table.c.run_id == bindparam("run_id"))
-CHILDREN_OF_RUNS = _children(lambda table: table.c.run_id.in_(IDS))
+
+
+@functools.lru_cache(maxsize=64)
+def _children_of(count: int) -> CompoundSelect[Any]:
+    """The children of `count` runs, bound as r0, r1, ... (not an expanding IN list, which only
+    SQLAlchemy's own, slower, execution can run); one statement per page size."""
+    names: list[BindParameter[str]] = [bindparam(f"r{i}") for i in range(count)]
+    return _children(lambda table: table.c.run_id.in_(names))
+
+
 PARAMS_OF_RUN = select(params.c.key, params.c.value).where(params.c.run_id == bindparam("run_id"))
 LATEST_OF_RUN = (
     select(latest_metrics.c.key, latest_metrics.c.step, latest_metrics.c.timestamp)
@@ -72,11 +81,11 @@ ADD_PARAMS = insert(params)
 
 def children(c: Connection, run_ids: list[str], found: Found) -> None:
     """Append the runs' latest metrics, params and tags (sorted by key) to `found`."""
-    rows: Iterable[Sequence[Any]]
     if len(run_ids) == 1:
         rows = sql_exec.rows(c, CHILDREN_OF_RUN, {"run_id": run_ids[0]})
     else:
-        rows = c.execute(CHILDREN_OF_RUNS, {"ids": run_ids})
+        named = {f"r{i}": run_id for i, run_id in enumerate(run_ids)}
+        rows = sql_exec.rows(c, _children_of(len(run_ids)), named)
     for kind, run_id, key, number, is_nan, timestamp, step, text in rows:
         lists = found[run_id]
         if kind == 0:
