@@ -8,7 +8,8 @@ listings, deletes and tracking calls (create run, log a batch, read it back). Ev
 checked against what was written (sha256), every tracking read against what was logged.
 
 Reported per window (a minute; 10 s for short runs): requests, errors, p50/p99 latency, and the
-server's RSS and open file descriptors (supervisor and workers summed). It fails (exit 1, or
+server's RSS and open file descriptors (supervisor and workers summed; the lowest of several
+samples in the window, and the highest RSS). It fails (exit 1, or
 `SoakReport.problems` for the test) on any error, or on RSS or fds growing more than 10 %
 between the first window after warm-up (half the run, at most two minutes) and the last.
 """
@@ -49,6 +50,8 @@ class Window:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     rss: int = 0
+    """The lowest sample in the window (bodies in flight come and go; a leak stays)."""
+    rss_peak: int = 0
     fds: int = 0
 
 
@@ -86,14 +89,14 @@ class SoakReport:
             f"connections, {len(self.errors)} errors, {self.bytes_verified / MiB:,.0f} MiB "
             "verified (sha256 of every GET)",
             "",
-            f"| {unit} | requests | errors | p50 ms | p99 ms | RSS MiB | open fds |",
+            f"| {unit} | requests | errors | p50 ms | p99 ms | RSS MiB (low-high) | open fds |",
             "|---|---|---|---|---|---|---|",
         ]
         for index, w in enumerate(self.windows, 1):
             p50, p99 = _percentiles(w.latencies)
             lines.append(
                 f"| {index} | {len(w.latencies):,} | {w.errors} | {p50:.1f} | {p99:.1f} | "
-                f"{w.rss / MiB:.0f} | {w.fds} |"
+                f"{w.rss / MiB:.0f}-{w.rss_peak / MiB:.0f} | {w.fds} |"
             )
         return "\n".join(lines)
 
@@ -277,7 +280,7 @@ def server_processes(server: ArtgwProcess) -> list[psutil.Process]:
 async def sample(soak: Soak, server: ArtgwProcess) -> None:
     """Each window's resources: sampled at its end (the window being measured is then full)."""
     while True:
-        await asyncio.sleep(soak.window / 4)
+        await asyncio.sleep(soak.window / 12)
         if not soak.started:
             continue
         rss = fds = 0
@@ -288,7 +291,10 @@ async def sample(soak: Soak, server: ArtgwProcess) -> None:
             except psutil.Error:
                 continue
         window = soak.current()
-        window.rss, window.fds = rss, fds
+        window.rss_peak = max(window.rss_peak, rss)
+        # the window's lowest: its baseline, without the transfers that happen to be in flight
+        window.rss = min(window.rss, rss) if window.rss else rss
+        window.fds = min(window.fds, fds) if window.fds else fds
 
 
 async def run_soak(

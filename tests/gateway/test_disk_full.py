@@ -85,6 +85,7 @@ async def test_upload_that_fills_the_disk_is_507_and_leaves_nothing(
     assert (await gateway.put(f"{A}/keep/small.txt", data=b"fits")).status == 200
     assert (destination / "keep" / "small.txt").read_bytes() == b"fits"
     assert failed < 5
+    print(f"disk full ({size} bytes): 507 after {failed:.2f} s")
 
 
 async def test_space_freed_means_uploads_work_again(

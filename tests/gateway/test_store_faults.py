@@ -121,8 +121,9 @@ async def test_stalled_store_answers_504_in_time_and_recovers(faulty, kind: str,
         assert health.status == 200 and time.monotonic() - started < 0.5  # never asks the store
     finally:
         gw.proxy.set("pass")
-    await gw.recovers("seed/hello.txt", b"hello")
+    back = await gw.recovers("seed/hello.txt", b"hello")
     assert not await gw.view.exists("new/a.txt")  # the failed PUT left nothing
+    print(f"{kind} {mode}: 504 after {took:.2f} s, served again {back:.2f} s after the store")
 
 
 @pytest.mark.parametrize("kind", STORES)
@@ -139,7 +140,8 @@ async def test_unreachable_store_answers_503_and_recovers(faulty, kind: str, mod
         assert took < REFUSAL_LIMIT[kind] + SLACK
     finally:
         gw.proxy.set("pass")
-    await gw.recovers("seed/hello.txt", b"hello")
+    back = await gw.recovers("seed/hello.txt", b"hello")
+    print(f"{kind} {mode}: {status} after {took:.2f} s, served again {back:.2f} s after")
 
 
 async def test_ready_names_the_store_that_is_down(faulty) -> None:
