@@ -1,6 +1,8 @@
 """Shared fixtures: the gateway served on real loopback HTTP, in-process or as the real CLI."""
 
+import contextlib
 import os
+import sys
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
@@ -34,6 +36,19 @@ def no_blocking_calls(request: pytest.FixtureRequest):
         return
     with blockbuster_ctx(["gateway", "backends", "tracking"]):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_mlflow_client_state() -> Iterator[None]:
+    """The mlflow client keeps its active experiment (and run) in module state; a test that set
+    one against its own server must not hand that id to the next test's server."""
+    yield
+    fluent = sys.modules.get("mlflow.tracking.fluent")
+    if fluent is None:
+        return
+    with contextlib.suppress(Exception):
+        fluent.end_run()  # type: ignore[attr-defined]
+    fluent._active_experiment_id = None  # type: ignore[attr-defined]
 
 
 @pytest.fixture
