@@ -38,11 +38,21 @@ def no_blocking_calls(request: pytest.FixtureRequest):
         yield
 
 
+CLIENT_EXPERIMENT_VARIABLES = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
 @pytest.fixture(autouse=True)
 def fresh_mlflow_client_state() -> Iterator[None]:
-    """The mlflow client keeps its active experiment (and run) in module state; a test that set
-    one against its own server must not hand that id to the next test's server."""
+    """The mlflow client keeps its active experiment (and run) in module state and in
+    MLFLOW_EXPERIMENT_ID (set_experiment sets it); a test that set one against its own server
+    must not hand that id to the next test's server."""
+    kept = {name: os.environ.get(name) for name in CLIENT_EXPERIMENT_VARIABLES}
     yield
+    for name, value in kept.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is None:
         return
