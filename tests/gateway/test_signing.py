@@ -8,7 +8,8 @@ import pytest
 from gateway.signing import Signer, TokenError, TokenExpired
 
 SIGNER = Signer("the secret")
-TOKEN = SIGNER.sign("upload", "0/r/artifacts/a.bin", 60, s="store-id", n=3)
+TOKEN = SIGNER.sign("upload", "0/r/artifacts/a.bin", 86_400, s="store-id", n=3)
+"""Made at collection: valid for a day, so that a long suite reaches these tests in time."""
 
 
 def reclaimed(token: str, **changes: object) -> str:
