@@ -123,6 +123,19 @@ async def walk(backend: Backend, root: str) -> AsyncIterator[tuple[str, Entry]]:
 async def _produce(
     backend: Backend, root: str, top: str, writer: ArchiveWriter
 ) -> AsyncGenerator[bytes, None]:
+    try:
+        async with contextlib.aclosing(_members(backend, root, top, writer)) as pieces:
+            async for piece in pieces:
+                yield piece
+        yield await asyncio.to_thread(writer.finish)
+    except BaseException:
+        writer.abandon()
+        raise
+
+
+async def _members(
+    backend: Backend, root: str, top: str, writer: ArchiveWriter
+) -> AsyncGenerator[bytes, None]:
     now = time.time()
     yield writer.directory(top, now)
     async for inside, entry in walk(backend, root):
@@ -138,7 +151,6 @@ async def _produce(
         async with contextlib.aclosing(member):
             async for piece in member:
                 yield piece
-    yield await asyncio.to_thread(writer.finish)
 
 
 async def _member(

@@ -17,6 +17,7 @@ that go out next; nothing is ever seeked back to, so the archive can be sent whi
 The methods are plain CPU work; the caller runs big chunks through a worker thread.
 """
 
+import contextlib
 import io
 import tarfile
 import time
@@ -49,6 +50,9 @@ class ArchiveWriter:
 
     def finish(self) -> bytes:
         raise NotImplementedError
+
+    def abandon(self) -> None:
+        """Release what an archive cut midway still holds (its bytes are never sent)."""
 
 
 class _Sink(io.RawIOBase):
@@ -111,6 +115,17 @@ class ZipWriter(ArchiveWriter):
     def finish(self) -> bytes:
         self.zip.close()
         return self.sink.take()
+
+    def abandon(self) -> None:
+        """Close the open member, then the zip: left to the garbage collector, `ZipFile.__del__`
+        raises while a member is still open for writing."""
+        with contextlib.suppress(Exception):
+            if self.member is not None:
+                self.member.close()
+        self.member = None
+        with contextlib.suppress(Exception):
+            self.zip.close()
+        self.sink.pieces.clear()
 
 
 class TarWriter(ArchiveWriter):

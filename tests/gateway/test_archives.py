@@ -7,6 +7,7 @@ import os
 import subprocess
 import tarfile
 import zipfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -15,6 +16,9 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from backends.mounts import Mount
+from backends.registry import open_destination
+from gateway.archive import _produce
+from gateway.archive_formats import ZipWriter
 from tests.conftest import ARTIFACTS, GatewayFactory
 from tests.stores import ALL_STORES, StoreView
 
@@ -255,3 +259,28 @@ async def test_a_mount_point_is_browsable_and_downloadable(
     assert 'href="fast/"' in team
     data = await fetch(client, "team/fast", "zip")
     assert members(data, "zip") == {"fast": None, "fast/run": None, "fast/run/m.bin": b"model"}
+
+
+async def test_a_zip_cut_midway_is_closed_at_once(tmp_path: Path) -> None:
+    """The zip of an archive that failed midway is closed when the failure happens, not left to
+    the garbage collector: `ZipFile.__del__` raises if it runs while the member is still open."""
+    (tmp_path / "folder").mkdir()
+    data = tmp_path / "folder" / "data.bin"
+    data.write_bytes(b"x" * (8 << 20))
+    backend = open_destination(str(tmp_path))
+    await backend.start()
+    writer = ZipWriter()
+    with pytest.raises(OSError, match="changed size"):
+        async for count, _ in aenumerate(_produce(backend, "folder", "folder", writer)):
+            if count == 3:  # the member's header and first data are out
+                await asyncio.to_thread(os.truncate, data, 1 << 20)
+    await backend.close()
+    assert writer.member is None
+    assert writer.zip.fp is None
+
+
+async def aenumerate(pieces: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    count = 0
+    async for piece in pieces:
+        yield count, piece
+        count += 1
