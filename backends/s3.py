@@ -27,6 +27,7 @@ from backends.objstore import (
     ObjectStoreBackend,
     PartUpload,
 )
+from backends.s3_sweep import sweep_uploads
 from backends.streams import received_pieces
 
 NOT_FOUND = {"404", "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NotFound"}
@@ -257,24 +258,9 @@ class S3Backend(ObjectStoreBackend):
             await self.s3("abort_multipart_upload", Key=self.key(path), UploadId=store_id)
 
     async def sweep_parts(self, started_before: float) -> int:
-        """Abort the bucket's multipart uploads under the prefix begun before this time (paged
-        by hand: botocore's paginators read their models from disk)."""
-        removed = 0
-        page: dict[str, Any] = {"Prefix": self.prefix + "/" if self.prefix else ""}
-        while True:
-            with translated(""):
-                listed = await self.s3("list_multipart_uploads", **page)
-            for upload in listed.get("Uploads", []):
-                if upload["Initiated"].timestamp() < started_before:
-                    with contextlib.suppress(FileNotFoundError), translated(""):
-                        await self.s3(
-                            "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"]
-                        )
-                    removed += 1
-            if not listed.get("IsTruncated"):
-                return removed
-            page["KeyMarker"] = listed.get("NextKeyMarker", "")
-            page["UploadIdMarker"] = listed.get("NextUploadIdMarker", "")
+        """Abort the prefix's multipart uploads begun before this time (backends/s3_sweep.py:
+        by the store's date and by the sweep's own ledger, never by the store's word alone)."""
+        return await sweep_uploads(self, started_before)
 
 
 class S3Upload(PartUpload):
