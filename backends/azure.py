@@ -29,7 +29,7 @@ from azure.core import exceptions as az
 from azure.storage.blob import BlobBlock, ContentSettings
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
 
-from backends.base import Stat
+from backends.base import Capabilities, Stat
 from backends.fsspec_store import DIGEST_METADATA, translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
@@ -70,6 +70,7 @@ def _block_id(number: int, sending: str, index: int) -> str:
 
 
 class AzureBackend(ObjectStoreBackend):
+    capabilities = Capabilities(part_uploads=True)
     container: ContainerClient
     delete_batch = 100
 

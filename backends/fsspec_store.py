@@ -1,7 +1,7 @@
 """A destination on any fsspec filesystem, sync (memory://) or async (s3://, gs://, az://, ...).
 
-This is the generic path; stores with a faster or safer native way (multipart uploads, batch
-deletes) override the relevant method in their own module.
+`Filesystem` is the fsspec part every fsspec-based backend holds: the object stores (objstore.py)
+hold one too, for what fsspec does well there (info, listings), beside their SDK clients.
 """
 
 import asyncio
@@ -27,32 +27,24 @@ READ_CHUNK = 8 << 20
 WRITE_BLOCK = 8 << 20
 
 
-class FsspecBackend(StagedParts):
-    """Any fsspec filesystem rooted at `root` (the URL without its scheme).
+class Filesystem:
+    """An fsspec filesystem rooted at `root` (the URL without its scheme), and the one way to
+    call it from the event loop: the component the generic and the object-store backends share."""
 
-    Part uploads are staged as hidden files and joined through the gateway (`StagedParts`).
-    """
-
-    capabilities = Capabilities(part_uploads=True)
-
-    def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]) -> None:
+    def __init__(self, url: str, protocol: str, root: str) -> None:
         self.url = url
         self.protocol = protocol
-        self.root = root.rstrip("/")
-        self.storage_options = storage_options
+        self.root = root
         self.fs: fsspec.AbstractFileSystem | None = None
 
-    async def start(self) -> None:
-        cls = fsspec.get_filesystem_class(self.protocol)
-        options = dict(self.storage_options)
-        if cls.async_impl:
-            options.setdefault("asynchronous", True)
-            options.setdefault("loop", asyncio.get_running_loop())
-        options.setdefault("skip_instance_cache", True)
+    def kind(self) -> type[fsspec.AbstractFileSystem]:
+        return fsspec.get_filesystem_class(self.protocol)
+
+    def create(self, options: dict[str, Any]) -> fsspec.AbstractFileSystem:
+        """Make the filesystem (in a thread where making it reads files: `asyncio.to_thread`)."""
         with configuring(self.url):
-            self.fs = cls(**options)
-        with translated(""), contextlib.suppress(NotImplementedError):  # read-only stores
-            await self.call("makedirs", self.root, exist_ok=True)  # an empty root lists as empty
+            self.fs = self.kind()(**options)
+        return self.fs
 
     async def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call an fsspec method without blocking the loop: natively if async, else in a thread."""
@@ -65,43 +57,75 @@ class FsspecBackend(StagedParts):
     def full(self, path: str) -> str:
         return posixpath.join(self.root, path) if path else self.root
 
+    async def stat(self, path: str) -> Stat:
+        with translated(path):
+            return to_stat(await self.call("info", self.full(path)))
+
+    async def read_range(self, path: str, start: int, end: int) -> bytes:
+        with translated(path):
+            return await self.call("cat_file", self.full(path), start=start, end=end)
+
+
+class FsspecBackend(StagedParts):
+    """Any fsspec filesystem, through a `Filesystem`.
+
+    Part uploads are staged as hidden files and joined through the gateway (`StagedParts`).
+    """
+
+    capabilities = Capabilities(part_uploads=True)
+
+    def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]) -> None:
+        self.url = url
+        self.files = Filesystem(url, protocol, root.rstrip("/"))
+        self.storage_options = storage_options
+
+    async def start(self) -> None:
+        options = dict(self.storage_options)
+        if self.files.kind().async_impl:
+            options.setdefault("asynchronous", True)
+            options.setdefault("loop", asyncio.get_running_loop())
+        options.setdefault("skip_instance_cache", True)
+        self.files.create(options)
+        with translated(""), contextlib.suppress(NotImplementedError):  # read-only stores
+            await self.files.call("makedirs", self.files.root, exist_ok=True)  # lists as empty
+
     # -- operations ----------------------------------------------------------------------------
 
     async def stat(self, path: str) -> Stat:
-        with translated(path):
-            return self.to_stat(await self.call("info", self.full(path)))
+        return await self.files.stat(path)
 
     async def list_dir(self, path: str) -> list[Entry]:
+        full = self.files.full(path)
         with translated(path):
-            infos = await self.call("ls", self.full(path), detail=True)
-            if len(infos) == 1 and infos[0]["type"] == "file" and _same(infos[0], self.full(path)):
+            infos = await self.files.call("ls", full, detail=True)
+            if len(infos) == 1 and infos[0]["type"] == "file" and _same(infos[0], full):
                 raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
         entries = {}
         for info in infos:
             name = posixpath.basename(info["name"].rstrip("/"))
             if name and not name.startswith(UPLOAD_PREFIX):
-                entries[name] = self.to_entry(name, info)
+                entries[name] = to_entry(name, info)
         return [entries[name] for name in sorted(entries)]
 
     async def open(self, path: str) -> OpenedFile:
         info = await self.stat(path)
         if info.is_dir:
             raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-        return RangedFile(self, path, info)
+        return RangedFile(self.files, path, info)
 
     async def write(
         self, path: str, body: AsyncIterable[bytes], digests: str | None = None
     ) -> None:
         """A generic filesystem keeps no metadata: `digests` are checked (by the body) only."""
-        target = self.full(path)
+        target = self.files.full(path)
         await self._refuse_directory(path)
         temp = posixpath.join(posixpath.dirname(target), UPLOAD_PREFIX + secrets.token_hex(8))
         with translated(path):
             await self._write_temp(temp, body)
             try:
-                await self.call("mv", temp, target)
+                await self.files.call("mv", temp, target)
             except BaseException:
-                await _quietly(self.call("rm", temp))
+                await _quietly(self.files.call("rm", temp))
                 raise
 
     async def _refuse_directory(self, path: str) -> None:
@@ -113,15 +137,15 @@ class FsspecBackend(StagedParts):
             raise IsADirectoryError(errno.EISDIR, "A directory exists at this path", path)
 
     async def _write_temp(self, temp: str, body: AsyncIterable[bytes]) -> None:
-        await self.call("makedirs", posixpath.dirname(temp), exist_ok=True)
-        handle = await asyncio.to_thread(self.fs.open, temp, "wb")  # type: ignore[union-attr]
+        await self.files.call("makedirs", posixpath.dirname(temp), exist_ok=True)
+        handle = await asyncio.to_thread(self.files.fs.open, temp, "wb")  # type: ignore[union-attr]
         try:
             async for block in coalesce(body, WRITE_BLOCK):
                 await asyncio.to_thread(handle.write, block)
             await asyncio.to_thread(handle.close)
         except BaseException:
             await _quietly(asyncio.to_thread(handle.close))
-            await _quietly(self.call("rm", temp))
+            await _quietly(self.files.call("rm", temp))
             raise
 
     async def delete(self, path: str) -> None:
@@ -129,29 +153,27 @@ class FsspecBackend(StagedParts):
             raise PermissionError(errno.EACCES, "The destination root is never deleted", path)
         with translated(path):
             try:
-                await self.call("rm", self.full(path), recursive=True)
+                await self.files.call("rm", self.files.full(path), recursive=True)
             except FileNotFoundError:
                 return
 
-    async def read_range(self, path: str, start: int, end: int) -> bytes:
-        with translated(path):
-            return await self.call("cat_file", self.full(path), start=start, end=end)
 
-    # -- conversions ---------------------------------------------------------------------------
+def to_stat(info: dict[str, Any]) -> Stat:
+    """An fsspec info dict as a `Stat`."""
+    is_dir = info.get("type") == "directory"
+    return Stat(
+        size=0 if is_dir else int(info.get("size") or 0),
+        is_dir=is_dir,
+        mtime=_mtime(info),
+        etag=_etag(info),
+        digests=None if is_dir else stored_digests(info),
+    )
 
-    def to_stat(self, info: dict[str, Any]) -> Stat:
-        is_dir = info.get("type") == "directory"
-        return Stat(
-            size=0 if is_dir else int(info.get("size") or 0),
-            is_dir=is_dir,
-            mtime=_mtime(info),
-            etag=_etag(info),
-            digests=None if is_dir else stored_digests(info),
-        )
 
-    def to_entry(self, name: str, info: dict[str, Any]) -> Entry:
-        is_dir = info.get("type") == "directory"
-        return Entry(name, is_dir, 0 if is_dir else int(info.get("size") or 0), _mtime(info))
+def to_entry(name: str, info: dict[str, Any]) -> Entry:
+    """An fsspec info dict as the listing `Entry` called `name`."""
+    is_dir = info.get("type") == "directory"
+    return Entry(name, is_dir, 0 if is_dir else int(info.get("size") or 0), _mtime(info))
 
 
 def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> FsspecBackend:
@@ -179,8 +201,8 @@ def configuring(url: str) -> Iterator[None]:
 class RangedFile(OpenedFile):
     """A remote file read as a sequence of ranged requests of bounded size."""
 
-    def __init__(self, backend: FsspecBackend, path: str, info: Stat) -> None:
-        self.backend = backend
+    def __init__(self, files: Filesystem, path: str, info: Stat) -> None:
+        self.files = files
         self.path = path
         self.stat = info
 
@@ -188,7 +210,7 @@ class RangedFile(OpenedFile):
         end = offset + length
         while offset < end:
             stop = min(offset + READ_CHUNK, end)
-            chunk = await self.backend.read_range(self.path, offset, stop)
+            chunk = await self.files.read_range(self.path, offset, stop)
             if not chunk:
                 raise OSError(
                     errno.EIO, "The stored file is shorter than its listed size", self.path

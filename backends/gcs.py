@@ -24,16 +24,20 @@ from gcsfs.core import initiate_upload, quote
 from gcsfs.retry import HttpError, validate_response
 from google.auth import exceptions as google_auth
 
-from backends.base import Stat
+from backends.base import Capabilities, Stat
 from backends.fsspec_store import DIGEST_METADATA, translated
 from backends.objstore import CONNECT_TIMEOUT, READ_CHUNK, READ_TIMEOUT, ObjectStoreBackend
 from backends.objstore import PartUpload as PartUploadBase
+from backends.parts import StagedParts
 
 COMPOSE_LIMIT = 32
 """Sources one GCS compose request takes."""
 
 
-class GcsBackend(ObjectStoreBackend):
+class GcsBackend(ObjectStoreBackend, StagedParts):
+    """Part uploads are staged part objects (`StagedParts`), joined in the store by compose."""
+
+    capabilities = Capabilities(part_uploads=True)
     delete_batch = 64
 
     def default_options(self) -> dict[str, Any]:
@@ -42,9 +46,9 @@ class GcsBackend(ObjectStoreBackend):
         )
         return {"requests_timeout": timeout}
 
-    async def make_filesystem(self, cls: type, options: dict[str, Any]) -> Any:
+    async def make_filesystem(self, options: dict[str, Any]) -> None:
         """In a thread: gcsfs looks for client-certificate settings on disk as it starts."""
-        return await asyncio.to_thread(cls, **options)
+        await asyncio.to_thread(self.files.create, options)
 
     async def connect(self) -> None:
         await self.fs._set_session()  # type: ignore[union-attr]

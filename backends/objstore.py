@@ -11,8 +11,10 @@
   are never listed as files.
 - Deletes of a prefix page through the listing and delete in batches, whatever its size.
 
-A provider module fills in the store calls marked abstract below; errors are translated by the
-provider's translator, registered on `translated.translators`.
+A provider module fills in the store calls marked abstract below with its SDK client; the
+backend holds an fsspec `Filesystem` beside it for what fsspec does well (info, listings).
+Errors are translated by the provider's translator, registered on `translated.translators`.
+Part uploads are each provider's own (`Backend`'s part methods, or `StagedParts` mixed in).
 """
 
 import asyncio
@@ -26,8 +28,8 @@ from typing import Any, ClassVar
 
 import fsspec
 
-from backends.base import Entry, OpenedFile, Stat
-from backends.fsspec_store import FsspecBackend, configuring, translated
+from backends.base import Backend, Entry, OpenedFile, Stat
+from backends.fsspec_store import Filesystem, configuring, to_entry, translated
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import exact_blocks, flag_last
 
@@ -76,7 +78,7 @@ class PartUpload(ABC):
     async def abort(self) -> None: ...
 
 
-class ObjectStoreBackend(FsspecBackend):
+class ObjectStoreBackend(Backend):
     """A bucket (container) with an optional key prefix: `<scheme>://bucket/prefix`."""
 
     client: Any = None
@@ -84,8 +86,15 @@ class ObjectStoreBackend(FsspecBackend):
     abort_wait: float = ABORT_WAIT
 
     def __init__(self, url: str, protocol: str, root: str, storage_options: dict[str, Any]):
-        super().__init__(url, protocol, root.strip("/"), storage_options)
-        self.bucket, _, self.prefix = self.root.partition("/")
+        self.url = url
+        self.files = Filesystem(url, protocol, root.strip("/"))
+        self.storage_options = storage_options
+        self.bucket, _, self.prefix = self.files.root.partition("/")
+
+    @property
+    def fs(self) -> fsspec.AbstractFileSystem | None:
+        """The provider's fsspec filesystem (None before `start` and after `close`)."""
+        return self.files.fs
 
     def key(self, path: str) -> str:
         return posixpath.join(self.prefix, path) if self.prefix and path else self.prefix or path
@@ -96,8 +105,8 @@ class ObjectStoreBackend(FsspecBackend):
         """Options the provider's filesystem gets unless the user set them."""
         return {}
 
-    async def make_filesystem(self, cls: type, options: dict[str, Any]) -> Any:
-        return cls(**options)
+    async def make_filesystem(self, options: dict[str, Any]) -> None:
+        self.files.create(options)
 
     async def connect(self) -> None:
         """Open the client after the filesystem was created."""
@@ -109,6 +118,11 @@ class ObjectStoreBackend(FsspecBackend):
     @abstractmethod
     async def disconnect(self) -> None:
         """Close every client and session of `self.fs`."""
+
+    async def head(self, key: str) -> Stat | None:
+        """A file's metadata in one request, where the SDK's call beats fsspec's `info`; None:
+        not a file (or no such call), and `stat` asks fsspec."""
+        return None
 
     @abstractmethod
     async def is_file(self, key: str) -> bool: ...
@@ -137,12 +151,11 @@ class ObjectStoreBackend(FsspecBackend):
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        cls = fsspec.get_filesystem_class(self.protocol)
         options = {**self.default_options(), **self.storage_options}
         options |= {"asynchronous": True, "loop": asyncio.get_running_loop()}
         options |= {"skip_instance_cache": True, "use_listings_cache": False}
         with configuring(self.url), translated(self.url):
-            self.fs = await self.make_filesystem(cls, options)
+            await self.make_filesystem(options)
         try:
             with translated(self.url):
                 await self.connect()
@@ -156,17 +169,21 @@ class ObjectStoreBackend(FsspecBackend):
             await self.check_bucket()
 
     async def close(self) -> None:
-        if self.fs is not None:
+        if self.files.fs is not None:
             await self.disconnect()
-            self.fs = None
+            self.files.fs = None
 
     # -- operations ------------------------------------------------------------------------------
 
     async def stat(self, path: str) -> Stat:
         if not path:
             return Stat(0, is_dir=True)
+        with translated(path):
+            found = await self.head(self.key(path))
+        if found is not None:
+            return found
         try:
-            return await super().stat(path)
+            return await self.files.stat(path)
         except FileNotFoundError:
             with translated(path):
                 below_a_file = await self.file_above(path)
@@ -176,10 +193,10 @@ class ObjectStoreBackend(FsspecBackend):
             raise
 
     async def list_dir(self, path: str) -> list[Entry]:
-        full = self.full(path)
+        full = self.files.full(path)
         with translated(path):
             try:
-                infos = await self.call("ls", full, detail=True)
+                infos = await self.files.call("ls", full, detail=True)
             except FileNotFoundError:
                 if path:
                     raise
@@ -189,7 +206,7 @@ class ObjectStoreBackend(FsspecBackend):
             name = info["name"].rstrip("/")
             base = name.rpartition("/")[2]
             if name != full.rstrip("/") and not base.startswith(UPLOAD_PREFIX):
-                children[base] = self.to_entry(base, info)
+                children[base] = to_entry(base, info)
         if not children and path and not (await self.stat(path)).is_dir:
             raise NotADirectoryError(errno.ENOTDIR, "Not a directory", path)
         return [children[name] for name in sorted(children)]

@@ -85,19 +85,16 @@ class S3Backend(ObjectStoreBackend):
     async def s3(self, method: str, **kwargs: Any) -> Any:
         return await getattr(self.client, method)(Bucket=self.bucket, **kwargs)
 
-    async def stat(self, path: str) -> Stat:
-        """A file's own HEAD (one request, as s3fs's), which also gives its user metadata and
-        checksum; folders and misses go the generic way."""
-        if path:
-            with translated(path):
-                try:
-                    head = await self.s3("head_object", Key=self.key(path), ChecksumMode="ENABLED")
-                except boto.ClientError as exc:
-                    if _code(exc) not in NOT_FOUND:
-                        raise
-                else:
-                    return _head_stat(head)
-        return await super().stat(path)
+    async def head(self, key: str) -> Stat | None:
+        """The object's own HEAD (one request, as s3fs's), which also gives its user metadata
+        and checksum."""
+        try:
+            head = await self.s3("head_object", Key=key, ChecksumMode="ENABLED")
+        except boto.ClientError as exc:
+            if _code(exc) not in NOT_FOUND:
+                raise
+            return None
+        return _head_stat(head)
 
     async def is_file(self, key: str) -> bool:
         try:
