@@ -3,7 +3,28 @@ conflicting (there but different, or blocked by a conflicting parent), with why.
 
 from dataclasses import dataclass, field
 
-ENTITIES = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics")
+ENTITIES = (
+    "experiments",
+    "experiment_tags",
+    "runs",
+    "params",
+    "tags",
+    "metrics",
+    "datasets",
+    "inputs",
+    "input_tags",
+    "logged_models",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_model_metrics",
+    "model_inputs",
+    "model_outputs",
+    "registered_models",
+    "registered_model_tags",
+    "model_versions",
+    "model_version_tags",
+    "registered_model_aliases",
+)
 SHOWN = 20
 """Reasons listed per entity; the rest are counted."""
 

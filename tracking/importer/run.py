@@ -1,5 +1,6 @@
 """Driving an import: the entities in dependency order (experiments, runs, then their params,
-tags and metrics), one target transaction per experiment or batch, a progress line per entity.
+tags and metrics, then datasets, logged models and the registry), one target transaction per
+experiment or batch, a progress line per entity.
 
 `Apply` runs a function in one write transaction of the target: `Database.write_here` for a
 real import; for a dry run, the whole import runs in one transaction that is rolled back.
@@ -14,15 +15,27 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
 from tracking.errors import StoreError
+from tracking.importer.merge import chunks
 from tracking.importer.report import Report
 from tracking.importer.source import Batch, Source
 from tracking.importer.source_file import FileSource, file_store_dir
 from tracking.importer.source_sql import SqlSource
-from tracking.importer.writer import Writer, chunks
-from tracking.schema import params, tags
+from tracking.importer.writer import Writer
+from tracking.schema import (
+    logged_model_params as model_params,
+)
+from tracking.schema import (
+    logged_model_tags as model_tags,
+)
+from tracking.schema import (
+    model_inputs,
+    model_outputs,
+    params,
+    tags,
+)
 from tracking.sql_store import SqlStore
 
 T = TypeVar("T")
@@ -64,6 +77,37 @@ def import_all(source: Source, apply: Apply[None], report: Report, progress: Pro
     _stream("metrics", source.metrics(), writer.metrics, apply, report, progress)
     for part in chunks(sorted(writer.latest), 5000):
         apply(lambda c, p=part: writer.finish_metrics(c, p))  # type: ignore[misc]
+    for entity, batches, write in _model_parts(source, writer):
+        _stream(entity, batches, write, apply, report, progress)
+
+
+def _model_parts(
+    source: Source, w: Writer
+) -> list[tuple[str, Iterator[Batch], Callable[[Connection, Batch], None]]]:
+    """Datasets, run inputs/outputs, logged models and the registry, parents first (each
+    source iterator is only started when its turn comes)."""
+    return [
+        ("datasets", source.datasets(), w.datasets),
+        ("inputs", source.inputs(), w.inputs),
+        ("input_tags", source.input_tags(), w.input_tags),
+        ("logged_models", source.logged_models(), w.logged_models),
+        ("logged_model_params", source.logged_model_params(), _on(w.model_texts, model_params)),
+        ("logged_model_tags", source.logged_model_tags(), _on(w.model_texts, model_tags)),
+        ("logged_model_metrics", source.logged_model_metrics(), w.model_metrics),
+        ("model_inputs", source.model_inputs(), _on(w.model_links, model_inputs)),
+        ("model_outputs", source.model_outputs(), _on(w.model_links, model_outputs)),
+        ("registered_models", source.registered_models(), w.registered_models),
+        ("registered_model_tags", source.registered_model_tags(), w.registered_model_tags),
+        ("model_versions", source.model_versions(), w.model_versions),
+        ("model_version_tags", source.model_version_tags(), w.model_version_tags),
+        ("registered_model_aliases", source.registered_model_aliases(), w.aliases),
+    ]
+
+
+def _on(
+    write: Callable[[Connection, Table, Batch], None], table: Table
+) -> Callable[[Connection, Batch], None]:
+    return lambda c, batch: write(c, table, batch)
 
 
 def _stream(

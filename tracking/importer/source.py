@@ -1,5 +1,6 @@
 """What every source yields: rows in artgw's column names (tracking/schema.py), in batches."""
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -10,6 +11,7 @@ BATCH = 5000
 """Rows per batch (and per write transaction)."""
 STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 """MLflow's RunStatus numbers, as the file store writes them."""
+LOGGED_MODEL_SOURCE = re.compile(r"models:/m-[0-9a-f]{32}")
 
 
 @dataclass
@@ -44,6 +46,31 @@ class Source(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # MLflow 2.4+ and 3: the rows of artgw's tables of the same names (tracking/schema.py). The
+    # registry's rows name their model (`name`) instead of artgw's `model_key`.
+
+    def datasets(self) -> Iterator[Batch]: ...
+    def inputs(self) -> Iterator[Batch]: ...
+    def input_tags(self) -> Iterator[Batch]: ...
+    def model_inputs(self) -> Iterator[Batch]: ...
+    def model_outputs(self) -> Iterator[Batch]: ...
+    def logged_models(self) -> Iterator[Batch]: ...
+    def logged_model_params(self) -> Iterator[Batch]: ...
+    def logged_model_tags(self) -> Iterator[Batch]: ...
+    def logged_model_metrics(self) -> Iterator[Batch]: ...
+    def registered_models(self) -> Iterator[Batch]:
+        """name, description, creation_time, last_updated_time, last_version (the highest
+        number given, deleted versions included)."""
+        ...
+
+    def registered_model_tags(self) -> Iterator[Batch]: ...
+    def model_versions(self) -> Iterator[Batch]:
+        """Versions not deleted: name, version and the columns of `model_versions`."""
+        ...
+
+    def model_version_tags(self) -> Iterator[Batch]: ...
+    def registered_model_aliases(self) -> Iterator[Batch]: ...
 
 
 def batched(rows: Iterator[Row], size: int = BATCH) -> Iterator[Batch]:
@@ -80,3 +107,44 @@ def with_experiment_deletion(run: Row, experiment: Row | None) -> Row:
     )
     run["deleted_with_experiment"] = int(together)
     return run
+
+
+def model_metric_row(
+    model_id: str,
+    key: str,
+    value: float,
+    timestamp: int,
+    step: int,
+    *,
+    run_id: str | None,
+    dataset_name: str | None,
+    dataset_digest: str | None,
+) -> Row:
+    """A row of `logged_model_metrics` ('' for no run or dataset)."""
+    row = metric_row(run_id or "", key, value, timestamp, step)
+    row.update(model_id=model_id, dataset_name=dataset_name or "")
+    row["dataset_digest"] = dataset_digest or ""
+    return row
+
+
+def model_version_row(name: str, r: Any, creation_time: Any, last_updated_time: Any) -> Row:
+    """A row of `model_versions` from MLflow's fields (a mapping: a meta.yaml or a SQL row).
+    MLflow's SQL store keeps no model id: a `models:/m-<id>` source names it, as artgw's
+    registry records it for such a source."""
+    source = str(r.get("source") or "")
+    model_id = r.get("model_id")
+    if not model_id and LOGGED_MODEL_SOURCE.fullmatch(source):
+        model_id = source.removeprefix("models:/")
+    return {
+        "name": name,
+        "version": int(r["version"]),
+        "creation_time": int(creation_time or 0),
+        "last_updated_time": int(last_updated_time or 0),
+        "description": r.get("description"),
+        "source": source,
+        "storage_location": str(r.get("storage_location") or source),
+        "run_id": r.get("run_id") or None,
+        "run_link": r.get("run_link") or None,
+        "model_id": model_id or None,
+        "current_stage": str(r.get("current_stage") or "None"),
+    }

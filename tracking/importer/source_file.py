@@ -4,15 +4,14 @@
     <experiment id>/<run id>/meta.yaml, params/<key>, tags/<key>, metrics/<key>
 
 A key with slashes is a nested path; a metric file holds one point a line, `timestamp value
-step` (`timestamp value` before steps existed). Files are opened for reading only.
+step` (`timestamp value` before steps existed). Files are opened for reading only. Datasets,
+run inputs and outputs, logged models and the registry: source_file_models.py.
 """
 
 import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
-
-import yaml  # type: ignore[import-untyped]
 
 from tracking.importer.source import (
     STATUS,
@@ -23,8 +22,9 @@ from tracking.importer.source import (
     metric_row,
     with_experiment_deletion,
 )
+from tracking.importer.source_file_models import FileModelParts
+from tracking.importer.source_file_paths import META, keyed_files, read_meta, read_text
 
-META = "meta.yaml"
 TRASH = ".trash"
 NOT_EXPERIMENTS = {TRASH, "models", ".mlflow"}
 NOT_RUNS = {"tags", "datasets", "models", "traces"}
@@ -49,36 +49,11 @@ def file_store_dir(uri: str) -> str | None:
 
 
 def _experiment_meta(folder: str) -> dict[str, Any] | None:
-    meta = _read_meta(folder)
+    meta = read_meta(folder)
     return meta if meta and "experiment_id" in meta and "name" in meta else None
 
 
-def _read_meta(folder: str) -> dict[str, Any] | None:
-    path = os.path.join(folder, META)
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as file:
-        meta = yaml.safe_load(file)
-    return meta if isinstance(meta, dict) else None
-
-
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as file:
-        return file.read()
-
-
-def keyed_files(folder: str) -> Iterator[tuple[str, str]]:
-    """(key, path) of every file under `folder`, the key its relative path with slashes."""
-    if not os.path.isdir(folder):
-        return
-    for parent, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(parent, name)
-            yield os.path.relpath(path, folder).replace(os.sep, "/"), path
-
-
-class FileSource:
+class FileSource(FileModelParts):
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
         self.where = self.root
@@ -110,7 +85,7 @@ class FileSource:
             "creation_time": int(meta.get("creation_time") or 0),
             "last_update_time": int(meta.get("last_update_time") or 0),
         }
-        tags = [(key, _read_text(path)) for key, path in keyed_files(os.path.join(folder, "tags"))]
+        tags = [(key, read_text(path)) for key, path in keyed_files(os.path.join(folder, "tags"))]
         return SourceExperiment(row, tags)
 
     # -- runs ------------------------------------------------------------------------------------
@@ -131,12 +106,12 @@ class FileSource:
         )
 
     def _run(self, folder: str) -> Row:
-        meta = _read_meta(folder) or {}
+        meta = read_meta(folder) or {}
         run_id = str(meta.get("run_id") or meta.get("run_uuid") or os.path.basename(folder))
         name = meta.get("run_name")
         if not name:
             tag = os.path.join(folder, "tags", "mlflow.runName")
-            name = _read_text(tag) if os.path.isfile(tag) else ""
+            name = read_text(tag) if os.path.isfile(tag) else ""
         status = meta.get("status", 1)
         return {
             "run_id": run_id,
@@ -153,7 +128,7 @@ class FileSource:
 
     def _run_ids(self) -> Iterator[tuple[str, str]]:
         for folder, _experiment in self._run_folders():
-            meta = _read_meta(folder) or {}
+            meta = read_meta(folder) or {}
             yield folder, str(meta.get("run_id") or meta.get("run_uuid") or "")
 
     # -- run data --------------------------------------------------------------------------------
@@ -161,7 +136,7 @@ class FileSource:
     def _texts(self, kind: str) -> Iterator[Row]:
         for folder, run_id in self._run_ids():
             for key, path in keyed_files(os.path.join(folder, kind)):
-                yield {"run_id": run_id, "key": key, "value": _read_text(path)}
+                yield {"run_id": run_id, "key": key, "value": read_text(path)}
 
     def params(self) -> Iterator[Batch]:
         return batched(self._texts("params"))

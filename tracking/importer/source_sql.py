@@ -11,14 +11,43 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_engine, make_url, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    Table,
+    create_engine,
+    make_url,
+    select,
+)
 from sqlalchemy.pool import NullPool
 
 from tracking import store_uri
 from tracking.errors import StoreError
 from tracking.importer.source import BATCH, Batch, Row, SourceExperiment, with_experiment_deletion
+from tracking.importer.source_sql_models import SqlModelParts
 
-TABLES = ("experiments", "experiment_tags", "runs", "params", "tags", "metrics")
+TABLES = (
+    "experiments",
+    "experiment_tags",
+    "runs",
+    "params",
+    "tags",
+    "metrics",
+    "datasets",
+    "inputs",
+    "input_tags",
+    "logged_models",
+    "logged_model_params",
+    "logged_model_tags",
+    "logged_model_metrics",
+    "registered_models",
+    "registered_model_tags",
+    "model_versions",
+    "model_version_tags",
+    "registered_model_aliases",
+)
 DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
 
 
@@ -40,7 +69,7 @@ def read_only_engine(uri: str) -> Engine:
     return create_engine(url, poolclass=NullPool, execution_options=options)
 
 
-class SqlSource:
+class SqlSource(SqlModelParts):
     def __init__(self, uri: str) -> None:
         self.where = store_uri.redact(uri)
         self.engine = read_only_engine(uri)
@@ -61,7 +90,9 @@ class SqlSource:
         if table not in self.t:
             return
         t = self.t[table]
-        statement = select(*(t.c[name] for name in columns))
+        yield from self._partitions(select(*(t.c[name] for name in columns)))
+
+    def _partitions(self, statement: Select[Any]) -> Iterator[list[Any]]:
         result = self.conn.execution_options(stream_results=True, yield_per=BATCH).execute(
             statement
         )

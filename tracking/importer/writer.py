@@ -3,42 +3,27 @@ target (the caller's `Connection`): rows already present and equal are skipped, 
 run again imports nothing twice and an interrupted one resumes where its last transaction
 ended. A row present with other values is a conflict: the target's is kept and reported."""
 
-import functools
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, text, update
 
 from tracking import sql_exec, sql_query
+from tracking.importer import merge
+from tracking.importer.merge import chunks
 from tracking.importer.report import Report
 from tracking.importer.source import Batch, Row, SourceExperiment
+from tracking.importer.writer_models import ModelWriter
 from tracking.schema import experiment_tags, experiments, latest_metrics, metrics, runs
 from tracking.store import DEFAULT_EXPERIMENT_ID
 
-CHUNK = 500
-"""Ids per `IN (...)` list."""
 EXPERIMENT_COLUMNS = ("artifact_location", "lifecycle_stage", "creation_time", "last_update_time")
 RUN_COLUMNS = ("experiment_id", "name", "user_id", "status", "start_time", "end_time")
 Rank = tuple[int, int, float]
 
 
-@functools.cache
-def _insert_new(dialect: str, table: Table) -> Insert:
-    """INSERT skipping rows whose key exists, whose driver count is of the rows added: on
-    MySQL `INSERT IGNORE` (its ON DUPLICATE KEY UPDATE counts the rows found, as SQLAlchemy
-    connects with CLIENT_FOUND_ROWS)."""
-    if dialect in ("mysql", "mariadb"):
-        return insert(table).prefix_with("IGNORE")
-    return sql_query._insert_ignoring(dialect, table)
-
-
-def chunks(items: list[Any], size: int = CHUNK) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class Writer:
+class Writer(ModelWriter):
     def __init__(self, report: Report) -> None:
+        super().__init__()
         self.report = report
         self.blocked_experiments: set[int] = set()
         self.blocked_runs: set[str] = set()
@@ -191,7 +176,7 @@ class Writer:
         `finish_metrics`."""
         tally = self.report["metrics"]
         batch = [row for row in batch if row["run_id"] not in self.blocked_runs]
-        added = sql_exec.many(c, _insert_new(c.dialect.name, metrics), batch)
+        added = sql_exec.many(c, merge.insert_new(c.dialect.name, metrics), batch)
         tally.imported += added
         tally.skipped += len(batch) - added
         for row in batch:
