@@ -27,7 +27,7 @@ import adlfs  # noqa: F401 - an uninstalled provider fails here, with the instal
 from azure.core import MatchConditions
 from azure.core import exceptions as az
 from azure.storage.blob import BlobBlock, ContentSettings
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from backends.base import Capabilities, Stat
 from backends.fsspec_store import DIGEST_METADATA, translated
@@ -39,6 +39,7 @@ from backends.objstore import (
     PartUpload,
 )
 from backends.parts import FOLDER
+from backends.retry import ATTEMPTS, pause
 from backends.streams import exact_blocks
 
 GET_SIZE = 4 << 20
@@ -69,6 +70,13 @@ def _block_id(number: int, sending: str, index: int) -> str:
     return base64.b64encode(f"{sending}{number:05d}{index:06d}mpu0".encode()).decode()
 
 
+class ShortRetry(ExponentialRetry):
+    """The storage SDK's retries, with backends/retry.py's pauses (its own: 15, 18, 24 s)."""
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        return pause(settings["count"])
+
+
 class AzureBackend(ObjectStoreBackend):
     capabilities = Capabilities(part_uploads=True)
     container: ContainerClient
@@ -84,7 +92,7 @@ class AzureBackend(ObjectStoreBackend):
         fs.service_client = BlobServiceClient(
             account_url=given.url,
             credential=given.credential,
-            retry_total=3,
+            retry_policy=ShortRetry(retry_total=ATTEMPTS - 1),
             max_single_get_size=GET_SIZE,
             max_chunk_get_size=GET_SIZE,
             **fs._timeout_kwargs,
@@ -297,8 +305,13 @@ def translate(exc: BaseException, path: str) -> BaseException | None:
         status = exc.status_code or 0
         if status == 403:
             return PermissionError(errno.EACCES, "The store refused access", path)
-        if getattr(exc, "error_code", None) == "InvalidBlockList":
+        code = getattr(exc, "error_code", None)
+        if code == "InvalidBlockList":
             return OSError(errno.EINVAL, "Some listed parts are not staged in the store", path)
+        if status in (429, 503) or code == "ServerBusy":
+            return OSError(errno.EBUSY, f"The store is busy ({code or status})", path)
+        if status >= 500:
+            return OSError(errno.EREMOTEIO, f"The store failed ({code or status})", path)
         return OSError(errno.EIO, f"The store answered with an error ({status})", path)
     if isinstance(exc, az.ServiceRequestError | az.ServiceResponseError):
         if _timed_out(exc):

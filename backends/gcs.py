@@ -19,19 +19,29 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-import gcsfs  # noqa: F401 - an uninstalled provider fails here, with the install hint
+import gcsfs  # an uninstalled provider fails here, with the install hint
 from gcsfs.core import initiate_upload, quote
-from gcsfs.retry import HttpError, validate_response
+from gcsfs.retry import HttpError, is_retriable, validate_response
 from google.auth import exceptions as google_auth
+from requests import exceptions as requests_errors
 
 from backends.base import Capabilities, Stat
-from backends.fsspec_store import DIGEST_METADATA, translated
+from backends.fsspec_store import DIGEST_METADATA, configuring, translated
 from backends.objstore import CONNECT_TIMEOUT, READ_CHUNK, READ_TIMEOUT, ObjectStoreBackend
 from backends.objstore import PartUpload as PartUploadBase
 from backends.parts import StagedParts
+from backends.retry import retrying
 
 COMPOSE_LIMIT = 32
 """Sources one GCS compose request takes."""
+
+
+class RetryingGcs(gcsfs.GCSFileSystem):
+    """gcsfs with backends/retry.py's policy (its own tries a request 6 times over ~30 s)."""
+
+    async def _request(self, *args: Any, **kwargs: Any) -> Any:
+        once = gcsfs.GCSFileSystem._request.__wrapped__
+        return await retrying(lambda: once(self, *args, **kwargs), is_retriable)
 
 
 class GcsBackend(ObjectStoreBackend, StagedParts):
@@ -48,7 +58,12 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
 
     async def make_filesystem(self, options: dict[str, Any]) -> None:
         """In a thread: gcsfs looks for client-certificate settings on disk as it starts."""
-        await asyncio.to_thread(self.files.create, options)
+        await asyncio.to_thread(self._create, options)
+
+    def _create(self, options: dict[str, Any]) -> None:
+        """gcsfs, with backends/retry.py's retries."""
+        with configuring(self.url):
+            self.files.fs = RetryingGcs(**options)
 
     async def connect(self) -> None:
         await self.fs._set_session()  # type: ignore[union-attr]
@@ -85,8 +100,16 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
             yield answer
 
     async def request(self, method: str, path: str, **kwargs: Any) -> bytes:
-        async with self.response(method, path, **kwargs) as answer:
-            return await answer.read()
+        """One request whose whole answer is read, tried again on a transient failure (a bytes
+        `data` is sent afresh each time)."""
+
+        async def once() -> bytes:
+            data = kwargs.get("data")
+            sent = {**kwargs, "data": io.BytesIO(data)} if isinstance(data, bytes) else kwargs
+            async with self.response(method, path, **sent) as answer:
+                return await answer.read()
+
+        return await retrying(once, is_retriable)
 
     async def is_file(self, key: str) -> bool:
         try:
@@ -118,7 +141,7 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
         location = f"{fs._location}/upload/storage/v1/b/{quote(self.bucket)}/o"
         params = {"uploadType": "media", "name": key}
         headers = {"Content-Type": "application/octet-stream"}
-        await self.request("POST", location, params=params, headers=headers, data=io.BytesIO(data))
+        await self.request("POST", location, params=params, headers=headers, data=data)
 
     async def begin_upload(self, key: str, digests: str | None = None) -> PartUploadBase:
         metadata = {DIGEST_METADATA: digests} if digests else None
@@ -206,9 +229,16 @@ def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> GcsBacke
 def translate(exc: BaseException, path: str) -> BaseException | None:
     """gcsfs / google-auth exceptions -> built-in file errors; None for anything else."""
     if isinstance(exc, HttpError):
-        if exc.code in (401, 403):
+        code = int(exc.code or 0)
+        if code in (401, 403):
             return PermissionError(errno.EACCES, "The store refused access", path)
-        return OSError(errno.EIO, f"The store answered with an error ({exc.code})", path)
+        if code in (429, 503):
+            return OSError(errno.EBUSY, f"The store is busy ({code})", path)
+        if code >= 500:
+            return OSError(errno.EREMOTEIO, f"The store failed ({code})", path)
+        return OSError(errno.EIO, f"The store answered with an error ({code})", path)
+    if isinstance(exc, requests_errors.ProxyError):  # how gcsfs reports a 502
+        return OSError(errno.EREMOTEIO, "The store failed (502)", path)
     if isinstance(exc, google_auth.GoogleAuthError):
         return PermissionError(errno.EACCES, "No usable credentials for the store", path)
     if type(exc) is OSError and str(exc).startswith("Forbidden"):  # gcsfs's 403

@@ -27,6 +27,7 @@ from backends.objstore import (
     ObjectStoreBackend,
     PartUpload,
 )
+from backends.retry import ATTEMPTS
 from backends.s3_sweep import sweep_uploads
 from backends.streams import received_pieces
 
@@ -36,6 +37,9 @@ DENIED |= {"ExpiredToken", "InvalidToken", "AccountProblem", "InvalidClientToken
 REJECTED = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidArgument"}
 REJECTED |= {"InvalidRequest"}
 """A client's multipart upload that the store refuses: the client's mistake (400)."""
+BUSY = {"SlowDown", "ServiceUnavailable", "Throttling", "ThrottlingException", "TooManyRequests"}
+BUSY |= {"RequestLimitExceeded", "RequestThrottled", "RequestThrottledException"}
+"""The store asks for fewer requests, or is down for now (botocore retried them first)."""
 UPLOAD_TAG = "artgw-upload"
 """Object metadata naming the gateway part upload that made the object."""
 
@@ -55,7 +59,7 @@ class S3Backend(ObjectStoreBackend):
         config = {
             "connect_timeout": CONNECT_TIMEOUT,
             "read_timeout": READ_TIMEOUT,
-            "retries": {"max_attempts": 3, "mode": "standard"},
+            "retries": {"max_attempts": ATTEMPTS, "mode": "standard"},  # backends/retry.py
         }
         return {"config_kwargs": {**config, **self.storage_options.get("config_kwargs", {})}}
 
@@ -344,6 +348,11 @@ def translate(exc: BaseException, path: str) -> BaseException | None:
             return PermissionError(errno.EACCES, f"The store refused access ({code})", path)
         if code in REJECTED:
             return OSError(errno.EINVAL, f"The store rejected the request ({code})", path)
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if code in BUSY or status in (429, 503):
+            return OSError(errno.EBUSY, f"The store is busy ({code})", path)
+        if status >= 500 or code == "InternalError":
+            return OSError(errno.EREMOTEIO, f"The store failed ({code})", path)
         return OSError(errno.EIO, f"The store answered with an error ({code})", path)
     if isinstance(exc, boto.ConnectTimeoutError | boto.ReadTimeoutError):
         return TimeoutError(errno.ETIMEDOUT, "The store did not answer in time", path)

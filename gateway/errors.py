@@ -99,6 +99,14 @@ class ServiceUnavailable(ApiError):
     error_code = "TEMPORARILY_UNAVAILABLE"
 
 
+class BadGateway(ApiError):
+    """The store answered with a failure of its own (a 5xx other than 503), after its retries.
+    IO_ERROR is MLflow's code for a storage I/O failure; it has no status of its own there."""
+
+    status = 502
+    error_code = "IO_ERROR"
+
+
 class InsufficientStorage(ApiError):
     """The destination is full (ENOSPC) or over quota (EDQUOT): nothing was stored."""
 
@@ -115,6 +123,10 @@ FULL = {errno.ENOSPC, errno.EDQUOT}
 UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETRESET}
 """How backends report a store they cannot reach or that dropped the connection (plain OSErrors:
 the ConnectionError family means the client went away)."""
+BUSY = errno.EBUSY
+"""A store that answered 503 or 429 (busy, throttling, down for now) after its SDK's retries."""
+STORE_FAILED = errno.EREMOTEIO
+"""A store that answered another 5xx (its internal error, a bad gateway of its own)."""
 CLIENT_CAUSED = (
     ConnectionError,  # the client went away
     FileNotFoundError,
@@ -122,6 +134,28 @@ CLIENT_CAUSED = (
     NotADirectoryError,
     FileExistsError,
 )
+
+ERRNO_ERRORS: dict[int, tuple[type[ApiError], str]] = {
+    errno.ENAMETOOLONG: (InvalidParameter, "Artifact path is too long: '{path}'"),
+    errno.EINVAL: (InvalidParameter, "The store rejected the request on '{path}': {reason}"),
+    **dict.fromkeys(
+        FULL, (InsufficientStorage, "The artifact store is full; '{path}' was not stored")
+    ),
+    **dict.fromkeys(
+        UNREACHABLE, (ServiceUnavailable, "The artifact store cannot be reached: {reason}")
+    ),
+    BUSY: (ServiceUnavailable, "The artifact store is unavailable for now: {reason}"),
+    STORE_FAILED: (BadGateway, "The artifact store failed on '{path}': {reason}"),
+}
+"""Built-in file errors by errno -> the API error a client sees (the exception classes, tried
+first, are in `from_os_error`); anything else is a 500."""
+STORE_ERROR_KINDS = {
+    **dict.fromkeys(FULL, "full"),
+    **dict.fromkeys(UNREACHABLE, "unreachable"),
+    BUSY: "busy",
+    STORE_FAILED: "failed",
+}
+"""Store failures by errno -> their kind in the metrics."""
 
 
 def store_error_kind(exc: BaseException) -> str | None:
@@ -132,13 +166,9 @@ def store_error_kind(exc: BaseException) -> str | None:
         return "timeout"
     if isinstance(exc, PermissionError):
         return "denied"
-    if exc.errno in FULL:
-        return "full"
-    if exc.errno in UNREACHABLE:
-        return "unreachable"
     if exc.errno in (errno.ENAMETOOLONG, errno.EINVAL):
         return None
-    return "io"
+    return STORE_ERROR_KINDS.get(exc.errno or 0, "io")
 
 
 def from_os_error(exc: OSError) -> ApiError:
@@ -154,14 +184,9 @@ def from_os_error(exc: OSError) -> ApiError:
         return PermissionDenied(f"Access denied to '{path}': {exc.strerror}")
     if isinstance(exc, TimeoutError):
         return StoreTimeout(f"The artifact store timed out on '{path}'")
-    if exc.errno == errno.ENAMETOOLONG:
-        return InvalidParameter(f"Artifact path is too long: '{path}'")
-    if exc.errno == errno.EINVAL:
-        return InvalidParameter(f"The store rejected the request on '{path}': {exc.strerror}")
-    if exc.errno in FULL:
-        return InsufficientStorage(f"The artifact store is full; '{path}' was not stored")
-    if exc.errno in UNREACHABLE:
-        return ServiceUnavailable(f"The artifact store cannot be reached: {exc.strerror}")
+    if exc.errno in ERRNO_ERRORS:
+        kind, message = ERRNO_ERRORS[exc.errno]
+        return kind(message.format(path=path, reason=exc.strerror))
     return InternalError(f"Storage error on '{path}': {exc.strerror or exc}")
 
 

@@ -12,6 +12,9 @@ child process alike. Modes (`proxy.set(mode)`):
   the mode ends, the connections it swallowed are reset (their requests are lost anyway).
 - ``reset``: every open connection, and each new one, is reset (RST).
 - ``refuse``: the port stops listening (connection refused), open connections are reset.
+- ``answer``: each HTTP request is read and answered by the proxy itself with the canned response
+  set by `proxy.answer(...)` (a store's 503 or 500), on new and pooled connections alike; after
+  `times` answers (if given) the proxy goes back to ``pass``.
 """
 
 import asyncio
@@ -20,9 +23,10 @@ import socket
 import struct
 import threading
 from collections.abc import Coroutine
+from http import HTTPStatus
 from typing import Any
 
-MODES = ("pass", "pause", "trickle", "blackhole", "reset", "refuse")
+MODES = ("pass", "pause", "trickle", "blackhole", "reset", "refuse", "answer")
 CHUNK = 64 << 10
 
 
@@ -34,6 +38,9 @@ class FaultProxy:
         self.mode = "pass"
         self.rate = 1024
         self.accepted = 0
+        self.answered = 0
+        self._canned = Canned(503)
+        self._answers_left: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -58,6 +65,20 @@ class FaultProxy:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}: one of {', '.join(MODES)}")
         self._call(self._switch(mode, rate))
+
+    def answer(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        *,
+        times: int | None = None,
+    ) -> None:
+        """Answer every request with `status` (the next `times` ones only, if given)."""
+        self._canned = Canned(status, body, headers or {})
+        self._answers_left = times
+        self.answered = 0
+        self.set("answer")
 
     def stop(self) -> None:
         if self._loop is None:
@@ -142,8 +163,10 @@ class _Link:
         self.client = client
         self.upstream: asyncio.StreamWriter | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        self.requests: asyncio.StreamReader | None = None
 
     async def run(self, client_reader: asyncio.StreamReader) -> None:
+        self.requests = client_reader
         assert self.proxy._flowing is not None
         await self.proxy._flowing.wait()
         if self.proxy.mode == "blackhole":
@@ -178,6 +201,10 @@ class _Link:
                 data = await reader.read(step)
                 if not data:
                     break
+                if proxy.mode == "answer" and reader is self.requests:
+                    if not await self._answer(data, reader):
+                        break
+                    continue
                 await proxy._flowing.wait()
                 if proxy.mode == "blackhole":
                     continue
@@ -190,12 +217,61 @@ class _Link:
         except OSError:
             self.reset()
 
+    async def _answer(self, data: bytes, reader: asyncio.StreamReader) -> bool:
+        """Read the request `data` begins (head, Content-Length body) and send the canned answer;
+        False when the connection ended or is to be closed."""
+        while b"\r\n\r\n" not in data:
+            more = await reader.read(CHUNK)
+            if not more:
+                return False
+            data += more
+        head, _, body = data.partition(b"\r\n\r\n")
+        fields = _fields(head)
+        expects = fields.get("expect", "").lower() == "100-continue"
+        if not expects:
+            length = int(fields.get("content-length", "0"))
+            with contextlib.suppress(asyncio.IncompleteReadError):
+                body += await reader.readexactly(max(0, length - len(body)))
+        proxy = self.proxy
+        proxy.answered += 1
+        self.client.write(proxy._canned.render(head.startswith(b"HEAD "), close=expects))
+        await self.client.drain()
+        if proxy._answers_left is not None:
+            proxy._answers_left -= 1
+            if proxy._answers_left <= 0:
+                proxy.mode = "pass"
+        return not expects
+
     def reset(self) -> None:
         for task in self.tasks:
             task.cancel()
         _reset(self.client)
         if self.upstream is not None:
             _reset(self.upstream)
+
+
+class Canned:
+    """A response the proxy sends in place of the store's."""
+
+    def __init__(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None):
+        self.status, self.body, self.headers = status, body, headers or {}
+
+    def render(self, head_only: bool, close: bool) -> bytes:
+        lines = [f"HTTP/1.1 {self.status} {HTTPStatus(self.status).phrase}"]
+        fields = {"Content-Length": str(len(self.body)), **self.headers}
+        if close:
+            fields["Connection"] = "close"
+        lines += [f"{name}: {value}" for name, value in fields.items()]
+        return "\r\n".join(lines).encode() + b"\r\n\r\n" + (b"" if head_only else self.body)
+
+
+def _fields(head: bytes) -> dict[str, str]:
+    """A request head's header fields, names lower-cased."""
+    found = {}
+    for line in head.decode("latin-1").split("\r\n")[1:]:
+        name, _, value = line.partition(":")
+        found[name.strip().lower()] = value.strip()
+    return found
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:

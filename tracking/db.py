@@ -148,10 +148,17 @@ class Database:
         return result
 
     def _begin(self, conn: Connection, role: str) -> RootTransaction:
+        """A transaction of `role`; when the engine's own BEGIN is refused (SQLite: the database
+        is locked), SQLAlchemy's transaction is ended too, so the connection's next one can
+        begin (it would answer "a transaction is already begun" for good)."""
         transaction = conn.begin()
         begin = self.engines.begin if self.engines else None
         if begin:
-            conn.exec_driver_sql(begin[role])
+            try:
+                conn.exec_driver_sql(begin[role])
+            except BaseException:
+                transaction.rollback()
+                raise
         return transaction
 
     def _retryable(self, exc: DBAPIError) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import requests
 from azure.core import exceptions as az
 from botocore.exceptions import ClientError, NoCredentialsError, ReadTimeoutError
 from gcsfs.retry import HttpError
@@ -195,7 +196,41 @@ def test_translators(translate, raised: BaseException, expected: type) -> None:
     converted = translate(raised, "a/b.txt")
     assert type(converted) is expected
     assert converted.filename == "a/b.txt"
-    assert converted.errno in (errno.ENOENT, errno.EACCES, errno.EIO, errno.ETIMEDOUT)
+    assert converted.errno in (errno.ENOENT, errno.EACCES, errno.EREMOTEIO, errno.ETIMEDOUT)
+
+
+def client_error_with(code: str, status: int) -> ClientError:
+    metadata = {"HTTPStatusCode": status}
+    return ClientError({"Error": {"Code": code}, "ResponseMetadata": metadata}, "Op")
+
+
+def azure_error(status: int, code: str) -> az.HttpResponseError:
+    error = az.HttpResponseError("m")
+    error.status_code, error.error_code = status, code
+    return error
+
+
+STORE_FAILURES = [
+    (s3.translate, client_error_with("SlowDown", 503), errno.EBUSY),
+    (s3.translate, client_error_with("503", 503), errno.EBUSY),  # a HEAD's error has no body
+    (s3.translate, client_error_with("Throttling", 400), errno.EBUSY),
+    (s3.translate, client_error_with("InternalError", 500), errno.EREMOTEIO),
+    (s3.translate, client_error_with("502", 502), errno.EREMOTEIO),
+    (s3.translate, client_error_with("Weird", 400), errno.EIO),
+    (azure.translate, azure_error(503, "ServerBusy"), errno.EBUSY),
+    (azure.translate, azure_error(500, "InternalError"), errno.EREMOTEIO),
+    (gcs.translate, HttpError({"code": 429, "message": "m"}), errno.EBUSY),
+    (gcs.translate, HttpError({"code": 503, "message": "m"}), errno.EBUSY),
+    (gcs.translate, HttpError({"code": 504, "message": "m"}), errno.EREMOTEIO),
+    (gcs.translate, requests.exceptions.ProxyError(), errno.EREMOTEIO),
+]
+"""A store's 5xx after the SDK's retries: busy (503 to the client) or failed (502)."""
+
+
+@pytest.mark.parametrize(("translate", "raised", "expected"), STORE_FAILURES)
+def test_store_failures_keep_their_kind(translate, raised: BaseException, expected: int) -> None:
+    converted = translate(raised, "a/b.txt")
+    assert (type(converted), converted.errno, converted.filename) == (OSError, expected, "a/b.txt")
 
 
 @pytest.mark.parametrize("translate", [s3.translate, azure.translate, gcs.translate])

@@ -1,6 +1,7 @@
-"""A store that stalls, trickles, resets or refuses (tests/faultproxy.py between the gateway and
-the emulator): each request fails within --store-timeout as JSON (504 stalled, 503 unreachable),
-never hangs, commits no partial object, and service resumes by itself."""
+"""A store that stalls, trickles, resets, refuses or answers 5xx (tests/faultproxy.py between the
+gateway and the emulator): each request fails within --store-timeout as JSON (504 stalled, 503
+unreachable or busy, 502 failed), never hangs, commits no partial object, and service resumes
+by itself."""
 
 import asyncio
 import os
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 
+from backends.retry import ATTEMPTS
 from gateway.app import make_app
 from gateway.settings import Settings
 from tests.emulators import ServerBase
@@ -22,10 +24,32 @@ pytestmark = pytest.mark.cloud
 A = "/api/2.0/mlflow-artifacts/artifacts"
 STALL_LIMIT = 1.5
 """--store-timeout for stalls: every call must give up after this."""
-REFUSAL_LIMIT = {"s3": 8.0, "azure": 3.0, "gcs": 3.0}
-"""--store-timeout for refusals: on S3 long enough for botocore's own retries to run out first
-(then the answer is 503); gcsfs and azure-core retry for longer than is worth waiting here."""
+REFUSAL_LIMIT = 6.0
+"""--store-timeout for refusals and store errors: long enough for every SDK's retries to run out
+first (backends/retry.py: at most 1 + 2 s of pauses), so the answer is the store's failure."""
 SLACK = 1.5
+XML = {"Content-Type": "application/xml"}
+STORE_ANSWERS: dict[str, dict[int, tuple[bytes, dict[str, str]]]] = {
+    "s3": {
+        503: (b"<Error><Code>SlowDown</Code><Message>Reduce your rate</Message></Error>", XML),
+        500: (b"<Error><Code>InternalError</Code><Message>Try again</Message></Error>", XML),
+    },
+    "azure": {
+        503: (
+            b"<Error><Code>ServerBusy</Code><Message>Busy</Message></Error>",
+            {**XML, "x-ms-error-code": "ServerBusy"},
+        ),
+        500: (
+            b"<Error><Code>InternalError</Code><Message>Oops</Message></Error>",
+            {**XML, "x-ms-error-code": "InternalError"},
+        ),
+    },
+    "gcs": {
+        503: (b'{"error": {"code": 503, "message": "Backend Error"}}', {}),
+        500: (b'{"error": {"code": 500, "message": "Internal Error"}}', {}),
+    },
+}
+"""What each store sends when it is busy (503) or fails (500), as the proxy answers for it."""
 
 
 class Faulty:
@@ -129,19 +153,56 @@ async def test_stalled_store_answers_504_in_time_and_recovers(faulty, kind: str,
 @pytest.mark.parametrize("kind", STORES)
 @pytest.mark.parametrize("mode", ["reset", "refuse"])
 async def test_unreachable_store_answers_503_and_recovers(faulty, kind: str, mode: str):
-    gw = await faulty(kind, REFUSAL_LIMIT[kind])
+    gw = await faulty(kind, REFUSAL_LIMIT)
     gw.proxy.set(mode)
     try:
         status, error, took = await gw.timed("GET", f"{A}/seed/hello.txt")
-        if kind == "s3":
-            assert (status, error["error_code"]) == (503, "TEMPORARILY_UNAVAILABLE"), error
-        else:  # gcsfs and azure-core retry a refused connection for longer than the limit
-            assert status in (503, 504), error
-        assert took < REFUSAL_LIMIT[kind] + SLACK
+        assert (status, error["error_code"]) == (503, "TEMPORARILY_UNAVAILABLE"), error
+        assert took < REFUSAL_LIMIT
     finally:
         gw.proxy.set("pass")
     back = await gw.recovers("seed/hello.txt", b"hello")
     print(f"{kind} {mode}: {status} after {took:.2f} s, served again {back:.2f} s after")
+
+
+@pytest.mark.parametrize("kind", STORES)
+@pytest.mark.parametrize(
+    "failure, status, code", [(503, 503, "TEMPORARILY_UNAVAILABLE"), (500, 502, "IO_ERROR")]
+)
+async def test_store_5xx_is_retried_then_answered_as_json(
+    faulty, kind: str, failure: int, status: int, code: str
+):
+    """A store that keeps answering 503 (busy) or 500: each request is tried ATTEMPTS times,
+    then answered 503 or 502 in MLflow's shape (never a 500), well within --store-timeout."""
+    gw = await faulty(kind, REFUSAL_LIMIT)
+    assert (await gw.client.get(f"{A}/seed/hello.txt")).status == 200  # pooled connection
+    gw.proxy.answer(failure, *STORE_ANSWERS[kind][failure])
+    try:
+        for method, path, body in [("GET", "seed/hello.txt", None), ("PUT", "new/a.txt", b"x")]:
+            gw.proxy.answered = 0
+            got, error, took = await gw.timed(method, f"{A}/{path}", data=body)
+            assert (got, error.get("error_code")) == (status, code), (method, error)
+            assert gw.proxy.answered >= ATTEMPTS, (method, gw.proxy.answered)
+            assert took < REFUSAL_LIMIT, (method, took)
+            print(f"{kind} {failure} {method}: {got} after {took:.2f} s, {gw.proxy.answered} tries")
+    finally:
+        gw.proxy.set("pass")
+    await gw.recovers("seed/hello.txt", b"hello")
+    assert not await gw.view.exists("new/a.txt")
+
+
+@pytest.mark.parametrize("kind", STORES)
+async def test_one_store_503_is_retried_away(faulty, kind: str):
+    """A single busy answer is ridden out by the retry: the client sees only the success."""
+    gw = await faulty(kind, REFUSAL_LIMIT)
+    assert (await gw.client.get(f"{A}/seed/hello.txt")).status == 200  # pooled connection
+    gw.proxy.answer(503, *STORE_ANSWERS[kind][503], times=1)
+    response = await gw.client.get(f"{A}/seed/hello.txt")
+    assert (response.status, await response.read(), gw.proxy.answered) == (200, b"hello", 1)
+    gw.proxy.answer(503, *STORE_ANSWERS[kind][503], times=1)
+    response = await gw.client.put(f"{A}/new/a.txt", data=b"stored")
+    assert (response.status, gw.proxy.answered) == (200, 1), await response.text()
+    assert await gw.view.get("new/a.txt") == b"stored"
 
 
 async def test_ready_names_the_store_that_is_down(faulty) -> None:

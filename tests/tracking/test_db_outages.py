@@ -146,11 +146,6 @@ async def test_sqlite_locked_by_another_process_is_503_not_500(
     assert status == 200, body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tracking/db.py: a BEGIN IMMEDIATE refused as locked leaves the connection's "
-    "SQLAlchemy transaction half-begun, so the writer's next call answers 500 (for trackcore)",
-)
 async def test_sqlite_writes_work_again_once_the_lock_is_gone(
     make_gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
