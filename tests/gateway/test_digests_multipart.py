@@ -19,7 +19,8 @@ from backends.parts import FOLDER
 from backends.s3 import S3Backend
 from tests.conftest import GatewayFactory
 from tests.gateway.test_digests import sha256sum
-from tests.stores import ALL_STORES, StoreView
+from tests.gateway.test_mounts import mounted, views  # noqa: F401 - fixtures
+from tests.stores import ALL_STORES, CloudView, StoreView
 
 MPU = "/api/2.0/mlflow-artifacts/mpu"
 A = "/api/2.0/mlflow-artifacts/artifacts"
@@ -94,10 +95,11 @@ async def upload(
     parts: list[bytes],
     create_headers: dict[str, str] | None = None,
     complete_headers: dict[str, str] | None = None,
+    folder: str = FOLDER_URL,
 ) -> tuple[dict[str, Any], Any]:
     """mpu/create, every part at once (last first), mpu/complete: (create's answer, complete's)."""
     body = {"path": "model.bin", "num_parts": len(parts)}
-    made = await client.post(f"{MPU}/create/{FOLDER_URL}", json=body, headers=create_headers)
+    made = await client.post(f"{MPU}/create/{folder}", json=body, headers=create_headers)
     assert made.status == 200, await made.text()
     created = await made.json()
 
@@ -112,7 +114,7 @@ async def upload(
     )
     listed = [{"part_number": i + 1, "etag": e} for i, e in enumerate(reversed(etags))]
     finish = {"path": "model.bin", "upload_id": created["upload_id"], "parts": listed}
-    done = await client.post(f"{MPU}/complete/{FOLDER_URL}", json=finish, headers=complete_headers)
+    done = await client.post(f"{MPU}/complete/{folder}", json=finish, headers=complete_headers)
     return {**created, "listed": listed}, done
 
 
@@ -145,6 +147,10 @@ async def test_an_announced_digest_is_checked_kept_and_served(
         assert expected == f"sha-256=:{await sha256sum(whole, tmp_path)}:"
     listed = await (await client.get(A, params={"path": FOLDER_URL, "digests": "1"})).json()
     assert expected in listed["files"][0]["digest"]
+    if isinstance(view, CloudView) and view.url.startswith("s3://") and algorithm == "sha-256":
+        bucket, key = view.full(TARGET).split("/", 1)
+        head = await view.fs._call_s3("head_object", Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+        assert f"sha-256=:{head['ChecksumSHA256']}:" == expected  # S3's own field holds it too
 
 
 async def test_a_wrong_digest_stores_nothing_and_keeps_the_old_file(
@@ -230,3 +236,27 @@ async def test_s3_places_a_big_upload_by_ranged_copies(
     assert await view.get(TARGET) == whole
     assert repr_digest(whole) in await served_digest(client)
     assert await stored(view) == [TARGET]
+
+
+@pytest.mark.cloud
+@pytest.mark.parametrize("kind", ["local"])
+async def test_every_mount_of_a_mount_table_checks_the_whole_file(
+    mounted: TestClient,  # noqa: F811 - the fixture
+    views: dict[str, StoreView],  # noqa: F811 - the fixture
+) -> None:
+    """local, memory, S3, Azure and GCS mounts of one gateway at once."""
+    for prefix, mount in views.items():
+        parts = [os.urandom(PART), os.urandom(1000)]
+        whole = b"".join(parts)
+        folder = f"{prefix}/run"
+        wrong = {"Repr-Digest": repr_digest(whole[1:])}
+        _, done = await upload(mounted, parts, wrong, folder=folder)
+        assert done.status == 400, prefix
+        assert (await mounted.head(f"{A}/{folder}/model.bin")).status == 404, prefix
+        _, done = await upload(mounted, parts, {"Repr-Digest": repr_digest(whole)}, folder=folder)
+        assert done.status == 200, (prefix, await done.text())
+        response = await mounted.get(f"{A}/{folder}/model.bin")
+        assert await response.read() == whole, prefix
+        if prefix != "mem":  # fsspec's memory filesystem keeps no metadata
+            assert repr_digest(whole) in response.headers["Repr-Digest"].split(", "), prefix
+            assert await stored(mount) == ["run/model.bin"], prefix
