@@ -2,6 +2,7 @@
 gateway's mpu/ endpoints with and without `Repr-Digest` announced on mpu/create.
 
     python -m benchmarks.mpu_digest --mib 1024        # 1 GiB in 100 MiB parts (the default)
+    python -m benchmarks.mpu_digest --mib 256 --s3    # on moto's S3 (hidden key, then a copy)
 
 A file of random bytes under a temp dir, `artgw serve --artifacts-only --workers 1` on a local
 folder beside it, and a client as mlflow's: mpu/create, the parts PUT by 4 threads, then
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import requests
@@ -28,11 +30,13 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.archive import RssWatch  # noqa: E402
 from tests.artgw_process import ArtgwProcess  # noqa: E402
+from tests.emulators import S3Server  # noqa: E402
 
 MPU = "/api/2.0/mlflow-artifacts/mpu"
 A = "/api/2.0/mlflow-artifacts/artifacts"
 FOLDER = "0/run/artifacts"
 PART = 100 << 20
+"""The default part size (--part-mib); mlflow's client sends 10 MiB parts by default."""
 
 
 def make_file(path: Path, size: int) -> str:
@@ -50,9 +54,11 @@ def make_file(path: Path, size: int) -> str:
     return base64.b64encode(digest.digest()).decode()
 
 
-def upload(base: str, source: Path, name: str, headers: dict[str, str]) -> dict[str, float]:
+def upload(
+    base: str, source: Path, name: str, headers: dict[str, str], part: int = PART
+) -> dict[str, float]:
     size = source.stat().st_size
-    parts = max(1, -(-size // PART))
+    parts = max(1, -(-size // part))
     started = time.perf_counter()
     created = requests.post(
         f"{base}{MPU}/create/{FOLDER}",
@@ -66,8 +72,8 @@ def upload(base: str, source: Path, name: str, headers: dict[str, str]) -> dict[
     def put(credential: dict) -> dict:
         number = credential["part_number"]
         with open(source, "rb") as handle:
-            handle.seek((number - 1) * PART)
-            data = handle.read(PART)
+            handle.seek((number - 1) * part)
+            data = handle.read(part)
         sent = requests.put(credential["url"], data=data, timeout=600)
         sent.raise_for_status()
         return {"part_number": number, "etag": sent.headers["ETag"]}
@@ -86,16 +92,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--part-mib", type=int, default=PART >> 20)
+    parser.add_argument("--s3", action="store_true", help="on moto's S3 instead of a local folder")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="artgw-mpu-digest-") as work:
+    with tempfile.TemporaryDirectory(prefix="artgw-mpu-digest-") as work, ExitStack() as stack:
         root = Path(work)
         source, destination = root / "source.bin", root / "destination"
         destination.mkdir()
         sha256 = make_file(source, args.mib << 20)
+        where, env = str(destination), {}
+        if args.s3:
+            s3 = stack.enter_context(S3Server())
+            where = s3.make_bucket("artgw-mpu-digest") + "/bench"
+            env = {**s3.env, "AWS_EC2_METADATA_DISABLED": "true"}
         server = ArtgwProcess(
-            "--artifacts-only", "--workers", "1", "--artifacts-destination", str(destination),
-            cwd=root,
-        ).start()  # fmt: skip
+            "--artifacts-only", "--workers", "1", "--artifacts-destination", where,
+            cwd=root, env=env,
+        ).start(timeout=120)  # fmt: skip
         try:
             watch = RssWatch(server.proc.pid)  # type: ignore[union-attr]
             results: dict[str, object] = {"mib": args.mib, "rss_at_rest_mib": watch.rss() >> 20}
@@ -107,15 +120,15 @@ def main() -> None:
                     name = f"{label}-{run}.bin"
                     before = watch.rss()
                     with watch.watching():
-                        timing = upload(server.url, source, name, headers)
-                    stored = destination / FOLDER / name
-                    assert stored.stat().st_size == source.stat().st_size
+                        timing = upload(server.url, source, name, headers, args.part_mib << 20)
                     head = requests.head(f"{server.url}{A}/{FOLDER}/{name}", timeout=10)
+                    assert int(head.headers["Content-Length"]) == source.stat().st_size
                     if label == "checked":
                         assert f"sha-256=:{sha256}:" in head.headers.get("Repr-Digest", "")
                     timing["rss_growth_mib"] = round((watch.peak - before) / 2**20, 1)
                     results[f"{label}-{run}"] = timing
-                    stored.unlink()
+                    gone = requests.delete(f"{server.url}{A}/{FOLDER}/{name}", timeout=60)
+                    gone.raise_for_status()
         finally:
             server.stop()
     print(json.dumps(results, indent=2))
