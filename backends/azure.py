@@ -20,16 +20,21 @@ import re
 import secrets
 import time
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
 import adlfs  # noqa: F401 - an uninstalled provider fails here, with the install hint
 from azure.core import MatchConditions
 from azure.core import exceptions as az
 from azure.storage.blob import BlobBlock, ContentSettings
-from azure.storage.blob.aio import BlobServiceClient, ContainerClient, ExponentialRetry
+from azure.storage.blob.aio import (
+    BlobClient,
+    BlobServiceClient,
+    ContainerClient,
+    ExponentialRetry,
+)
 
-from backends.base import Capabilities, Stat
+from backends.base import Capabilities, Checker, Stat
 from backends.fsspec_store import DIGEST_METADATA, translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
@@ -50,8 +55,23 @@ memory first, and aiohttp warns that this can stall the loop); one staged block 
 
 BLOCK_SIZE = 16 << 20
 """Blocks a gateway part is staged in: memory holds one; Azure takes 50,000 per blob."""
-_TAG = re.compile(r"^[0-9a-f]{16}$")
+_TAG = re.compile(r"^v?[0-9a-f]{16}$")
 _SENT = re.compile(r"^([0-9a-f]{8})-(\d{1,6})$")
+STAGED = "v"
+"""The id of a gateway part upload staged on a hidden blob, to be checked before it is placed."""
+UNANNOUNCED = (
+    "On this store (Azure) staged blocks cannot be read before they are committed: announce the "
+    "whole file's digest on mpu/create (Repr-Digest) for it to be checked before the file appears"
+)
+COPY_POLL = 0.2
+
+
+def _started(upload_id: str) -> int:
+    return int(upload_id.removeprefix(STAGED)[:8], 16)
+
+
+def _staged_at(upload_id: str) -> str:
+    return f"{FOLDER}/{upload_id}"
 
 
 def _aborted(upload_id: str) -> str:
@@ -163,10 +183,16 @@ class AzureBackend(ObjectStoreBackend):
 
     # -- part uploads through the gateway (Capabilities.part_uploads) ---------------------------
 
-    async def begin_parts(self, path: str) -> str:
+    async def begin_parts(self, path: str, digests: str | None = None) -> str:
         """Nothing to create: the parts are blocks staged on the target blob itself. The id is
-        the start time and a random tag (16 hex digits)."""
-        return f"{int(time.time()):08x}{secrets.token_hex(4)}"
+        the start time and a random tag (16 hex digits). With the whole file's `digests`
+        announced, the blocks go to a hidden blob instead (id `v...`), committed and checked
+        there on complete, then copied into place inside the store."""
+        return f"{STAGED if digests else ''}{int(time.time()):08x}{secrets.token_hex(4)}"
+
+    def _parts_blob(self, path: str, upload_id: str) -> BlobClient:
+        staged = upload_id.startswith(STAGED)
+        return self.container.get_blob_client(self.key(_staged_at(upload_id) if staged else path))
 
     async def write_part(
         self,
@@ -180,7 +206,7 @@ class AzureBackend(ObjectStoreBackend):
         names this sending of the part and its block count, so `finish_parts` knows the ids."""
         _check_tag(upload_id, path)
         sending = secrets.token_hex(4)
-        blob = self.container.get_blob_client(self.key(path))
+        blob = self._parts_blob(path, upload_id)
         count = 0
         with translated(path):
             async for block in exact_blocks(body, lambda index: BLOCK_SIZE):
@@ -191,11 +217,21 @@ class AzureBackend(ObjectStoreBackend):
                 count += 1
         return f"{sending}-{count}"
 
-    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def finish_parts(
+        self,
+        path: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
         """Commit the block list: atomic; committing the same list again is a no-op. Blocks
         that are not staged (a wrong ETag, or another upload's commit discarded them) make
         Azure refuse the list (InvalidBlockList: 400), and the blob stays as it was."""
         _check_tag(upload_id, path)
+        staged = upload_id.startswith(STAGED)
+        if check is not None and not staged:
+            raise OSError(errno.EINVAL, UNANNOUNCED, path)
         blocks = []
         for number, etag in parts:
             match = _SENT.match(etag)
@@ -207,8 +243,54 @@ class AzureBackend(ObjectStoreBackend):
             if await self.is_file(self.key(_aborted(upload_id))):
                 raise FileNotFoundError(errno.ENOENT, "The multipart upload was aborted", path)
             await self.check_target(path)
+            if staged:
+                await self._finish_staged(path, upload_id, blocks, digests, check)
+                return
             blob = self.container.get_blob_client(self.key(path))
             await blob.commit_block_list(blocks, metadata={"artgw_upload": upload_id})
+
+    async def _finish_staged(
+        self,
+        path: str,
+        upload_id: str,
+        blocks: list[BlobBlock],
+        digests: str | None,
+        check: Checker | None,
+    ) -> None:
+        """Commit the hidden blob, read it through `check`, copy it to `path` (inside the
+        store, with the digests) and remove it; a retried complete finds the copy done."""
+        staging = self._parts_blob(path, upload_id)
+        target = self.container.get_blob_client(self.key(path))
+        if not await staging.exists() and await self._copied(target, upload_id):
+            return
+        properties = _properties(digests)
+        await staging.commit_block_list(blocks, **properties)
+        try:
+            info = await self.stat(_staged_at(upload_id))
+            if check is not None:
+                key = self.key(_staged_at(upload_id))
+                read = self.read_stream(key, 0, info.size, info) if info.size else _nothing()
+                async for _ in check(read):
+                    pass
+            await self.check_target(path)
+            metadata = {**properties.get("metadata", {}), "artgw_upload": upload_id}
+            copy = await target.start_copy_from_url(staging.url, metadata=metadata)
+            status = copy.get("copy_status")
+            while status == "pending":
+                await asyncio.sleep(COPY_POLL)
+                status = (await target.get_blob_properties()).copy.status
+            if status != "success":
+                raise OSError(errno.EIO, f"The store's copy into place ended {status}", path)
+        finally:
+            with contextlib.suppress(Exception):
+                await staging.delete_blob()
+
+    async def _copied(self, target: BlobClient, upload_id: str) -> bool:
+        try:
+            properties = await target.get_blob_properties()
+        except az.ResourceNotFoundError:
+            return False
+        return bool(properties.metadata.get("artgw_upload") == upload_id)
 
     async def discard_parts(self, path: str, upload_id: str) -> None:
         """Record the abort (so the upload cannot be completed), and drop the staged blocks if
@@ -217,7 +299,7 @@ class AzureBackend(ObjectStoreBackend):
         _check_tag(upload_id, path)
         with translated(path):
             await self.put_small(self.key(_aborted(upload_id)), b"")
-            blob = self.container.get_blob_client(self.key(path))
+            blob = self._parts_blob(path, upload_id)
             if not await blob.exists():
                 with contextlib.suppress(az.ResourceNotFoundError):
                     await blob.delete_blob()
@@ -229,7 +311,7 @@ class AzureBackend(ObjectStoreBackend):
         with translated(""):
             for key in await self.list_keys(self.key(FOLDER) + "/", 5000):
                 tag = posixpath.basename(key).removesuffix(".aborted")
-                if _TAG.match(tag) and int(tag[:8], 16) < started_before:
+                if _TAG.match(tag) and _started(tag) < started_before:
                     await self._delete_one(key)
                     removed += 1
         return removed
@@ -269,6 +351,11 @@ def _properties(digests: str | None) -> dict[str, Any]:
             md5 = bytearray(base64.b64decode(value.strip(":")))
             properties["content_settings"] = ContentSettings(content_md5=md5)
     return properties
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
 
 
 def from_url(url: str, scheme: str, storage_options: dict[str, Any]) -> AzureBackend:

@@ -6,9 +6,13 @@ FileExistsError, PermissionError, TimeoutError, OSError) whose `filename` is tha
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import BinaryIO, ClassVar, NamedTuple
+
+Checker = Callable[[AsyncIterable[bytes]], AsyncIterator[bytes]]
+"""Passes a stream through and raises at its end if the bytes are not the ones expected (a
+whole-object digest check, see `Backend.finish_parts`)."""
 
 
 class Entry(NamedTuple):
@@ -160,8 +164,12 @@ class Backend(ABC):
 
     # -- only with capabilities.part_uploads: multipart uploads through the gateway --------------
 
-    async def begin_parts(self, path: str) -> str:
-        """Start an upload of `path` whose parts arrive separately; the store's id for it."""
+    async def begin_parts(self, path: str, digests: str | None = None) -> str:
+        """Start an upload of `path` whose parts arrive separately; the store's id for it.
+
+        `digests`: the whole file's, announced now (an RFC 9530 field value); a store whose
+        parts cannot be read before they are joined (S3, Azure) then gathers them out of sight,
+        so that `finish_parts` can check them before the file appears."""
         raise NotImplementedError
 
     async def write_part(
@@ -180,12 +188,21 @@ class Backend(ABC):
         """
         raise NotImplementedError
 
-    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def finish_parts(
+        self,
+        path: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
         """Make the file at `path` the parts (number, ETag), joined in this order, atomically.
 
         Nothing is visible before; finishing an upload that already finished succeeds again.
         FileNotFoundError for an unknown upload; OSError(EINVAL) when a part is missing or has
-        another ETag; either way the file at `path` is untouched.
+        another ETag; either way the file at `path` is untouched. With `check`, the joined bytes
+        go through it before the file appears, and what it raises is raised with the file
+        untouched (the parts stay); `digests` are kept with the file, as `write` keeps them.
         """
         raise NotImplementedError
 

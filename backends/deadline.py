@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from backends.base import (
     Backend,
     Capabilities,
+    Checker,
     Entry,
     MultipartUpload,
     OpenedFile,
@@ -124,8 +125,8 @@ class DeadlineBackend(Backend):
     async def presign_download(self, path: str, ttl: int) -> PresignedDownload:
         return await self.limited(self.inner.presign_download(path, ttl), path)
 
-    async def begin_parts(self, path: str) -> str:
-        return await self.limited(self.inner.begin_parts(path), path)
+    async def begin_parts(self, path: str, digests: str | None = None) -> str:
+        return await self.limited(self.inner.begin_parts(path, digests), path)
 
     async def write_part(
         self,
@@ -139,8 +140,31 @@ class DeadlineBackend(Backend):
             path, lambda paced: self.inner.write_part(path, upload_id, number, paced, size), body
         )
 
-    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
-        await self.limited(self.inner.finish_parts(path, upload_id, parts), path)
+    async def finish_parts(
+        self,
+        path: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
+        """Under the limit; with `check`, which reads the whole file from the store, the limit
+        is set again after each piece read (a big file takes as long as it must)."""
+        if check is None:
+            await self.limited(self.inner.finish_parts(path, upload_id, parts, digests), path)
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.seconds) as deadline:
+
+                def rearmed(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+                    return _rearmed(check(stream), deadline, self.seconds, loop)
+
+                await self.inner.finish_parts(path, upload_id, parts, digests, rearmed)
+        except TimeoutError as exc:
+            if exc.errno:
+                raise
+            raise self.timed_out(path) from exc
 
     async def discard_parts(self, path: str, upload_id: str) -> None:
         await self.limited(self.inner.discard_parts(path, upload_id), path)
@@ -174,6 +198,18 @@ async def _paced(
         except StopAsyncIteration:
             deadline.reschedule(loop.time() + seconds)
             return
+        deadline.reschedule(loop.time() + seconds)
+        yield piece
+
+
+async def _rearmed(
+    stream: AsyncIterable[bytes],
+    deadline: asyncio.Timeout,
+    seconds: float,
+    loop: asyncio.AbstractEventLoop,
+) -> AsyncIterator[bytes]:
+    """The stream, with the deadline set `seconds` ahead after each of its pieces."""
+    async for piece in stream:
         deadline.reschedule(loop.time() + seconds)
         yield piece
 

@@ -25,7 +25,7 @@ from gcsfs.retry import HttpError, is_retriable, validate_response
 from google.auth import exceptions as google_auth
 from requests import exceptions as requests_errors
 
-from backends.base import Capabilities, Stat
+from backends.base import Capabilities, Checker, Stat
 from backends.fsspec_store import DIGEST_METADATA, configuring, translated
 from backends.objstore import CONNECT_TIMEOUT, READ_CHUNK, READ_TIMEOUT, ObjectStoreBackend
 from backends.objstore import PartUpload as PartUploadBase
@@ -159,10 +159,18 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
 
     # -- part uploads: staged part objects (StagedParts), joined by compose ----------------------
 
-    async def join_files(self, path: str, sources: list[str]) -> None:
+    async def join_files(
+        self,
+        path: str,
+        sources: list[str],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
         """Compose the part objects into the target inside the store: no byte goes through the
-        gateway. A compose takes at most 32 sources, so larger uploads compose groups first
-        (into objects beside the parts, removed with them)."""
+        gateway (but once, in order, for `check`). A compose takes at most 32 sources, so larger
+        uploads compose groups first (into objects beside the parts, removed with them)."""
+        if check is not None:
+            await self.check_files(sources, check)
         with translated(path):
             await self.check_target(path)
             keys = [self.key(source) for source in sources]
@@ -175,13 +183,15 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
                     *(self.compose(g, n) for g, n in zip(groups, names, strict=True))
                 )
                 keys, level = names, level + 1
-            await self.compose(keys, self.key(path))
+            await self.compose(keys, self.key(path), digests)
 
-    async def compose(self, sources: list[str], destination: str) -> None:
-        body = {
-            "sourceObjects": [{"name": key} for key in sources],
-            "destination": {"contentType": "application/octet-stream"},
-        }
+    async def compose(
+        self, sources: list[str], destination: str, digests: str | None = None
+    ) -> None:
+        target: dict[str, Any] = {"contentType": "application/octet-stream"}
+        if digests:
+            target["metadata"] = {DIGEST_METADATA: digests}
+        body = {"sourceObjects": [{"name": key} for key in sources], "destination": target}
         url = f"b/{quote(self.bucket)}/o/{quote(destination)}/compose"
         await self.request("POST", url, json=body)
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import BinaryIO
 
-from backends.base import Capabilities, Entry, OpenedFile, Stat
+from backends.base import Capabilities, Checker, Entry, OpenedFile, Stat
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
 from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
@@ -32,6 +32,8 @@ log = logging.getLogger("artgw")
 
 WRITE_BUFFER = 1 << 20
 READ_CHUNK = 1 << 20
+CHECK_READ = 4 << 20
+"""The reads of a multipart upload's whole-file digest check (one thread hop each)."""
 SWEEP_MARGIN = 0.1
 """Seconds before start-up an abandoned temp file must be older than: far more than the moment
 between creating a temp file and locking it, less than a dead worker's restart (sweep.py)."""
@@ -431,21 +433,62 @@ class LocalBackend(StagedParts):
         return _Slot(folder_fd, slot_fd, data, (number - 1) * part_size, size)
 
     async def join_parts(
-        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+        self,
+        path: str,
+        folder: str,
+        present: set[str],
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
     ) -> None:
-        await asyncio.to_thread(self._join_parts, path, folder, present, parts)
+        """With `check`, the parts are read once, in order, before they are joined (the join
+        itself reads nothing)."""
+        if check is not None:
+            async for _ in check(self._read_parts(path, folder, present, parts)):
+                pass
+        await asyncio.to_thread(self._join_parts, path, folder, present, parts, digests)
+
+    async def _read_parts(
+        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+    ) -> AsyncIterator[bytes]:
+        folder_fd = await asyncio.to_thread(self._open_folder, folder)
+        try:
+            pieces = await asyncio.to_thread(_located, folder_fd, present, parts, path)
+            for name, offset, length in pieces:
+                with _named(path):
+                    fd = await asyncio.to_thread(
+                        os.open, name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=folder_fd
+                    )
+                try:
+                    end = os.fstat(fd).st_size if length is None else offset + length
+                    while offset < end:
+                        size = min(CHECK_READ, end - offset)
+                        chunk = await asyncio.to_thread(os.pread, fd, size, offset)
+                        if not chunk:
+                            raise OSError(errno.EIO, "A part is shorter than its size", path)
+                        offset += len(chunk)
+                        yield chunk
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(folder_fd)
 
     def _join_parts(
-        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+        self,
+        path: str,
+        folder: str,
+        present: set[str],
+        parts: list[tuple[int, str]],
+        digests: str | None,
     ) -> None:
         """Rename `data` into place when it holds every part; else copy the pieces (in the
         kernel) into a temp file beside the target and rename that."""
         folder_fd = self._open_folder(folder)
         try:
             pieces = _located(folder_fd, present, parts, path)
-            if _all_in_place(pieces) and self._rename_data(folder_fd, path, pieces):
+            if _all_in_place(pieces) and self._rename_data(folder_fd, path, pieces, digests):
                 return
-            upload = self._begin_upload(path, True, None)
+            upload = self._begin_upload(path, True, digests)
             try:
                 for name, offset, length in pieces:
                     with _named(path):
@@ -461,13 +504,17 @@ class LocalBackend(StagedParts):
         finally:
             os.close(folder_fd)
 
-    def _rename_data(self, folder_fd: int, path: str, pieces: list["_Piece"]) -> bool:
+    def _rename_data(
+        self, folder_fd: int, path: str, pieces: list["_Piece"], digests: str | None
+    ) -> bool:
         """`data`, cut to its length, renamed onto the target; False if across filesystems."""
         _, offset, length = pieces[-1]
         assert length is not None  # _all_in_place
         data = os.open(DATA, os.O_WRONLY | os.O_CLOEXEC, dir_fd=folder_fd)
         try:
             os.ftruncate(data, offset + length)
+            if digests:
+                _store_digests(data, digests)
             if self.fsync:
                 os.fsync(data)
         finally:
@@ -546,7 +593,7 @@ def _located(
     folder_fd: int, present: set[str], parts: list[tuple[int, str]], path: str
 ) -> list[_Piece]:
     """Where each listed part is: its own file, or its range of `data`."""
-    part_size = _read_small(folder_fd, "size") if "size" in present else 0
+    part_size = _read_small(folder_fd, "size") if "size" in present else None
     pieces: list[_Piece] = []
     missing = []
     for number, etag in parts:
@@ -555,7 +602,7 @@ def _located(
             pieces.append((own, 0, None))
             continue
         recorded = _slot_record(folder_fd, f"{number:05d}{SLOT}", present)
-        if recorded is not None and recorded[0] == etag and part_size:
+        if recorded is not None and recorded[0] == etag and part_size is not None:
             pieces.append((DATA, (number - 1) * part_size, recorded[1]))
         else:
             missing.append(number)

@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 
-from backends.base import Backend
+from backends.base import Backend, Checker
 from backends.paths import UPLOAD_PREFIX
 
 FOLDER = UPLOAD_PREFIX + "multipart"
@@ -67,7 +67,7 @@ class StagedParts(Backend):
     A backend built on this may override `join_parts` or `join_files` with a faster join.
     """
 
-    async def begin_parts(self, path: str) -> str:
+    async def begin_parts(self, path: str, digests: str | None = None) -> str:
         return new_upload_id()  # nothing is stored until the first part
 
     async def write_part(
@@ -82,7 +82,14 @@ class StagedParts(Backend):
         await self.write(f"{folder_of(upload_id)}/{part_name(number, etag)}", body)
         return etag
 
-    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def finish_parts(
+        self,
+        path: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
         folder = folder_of(upload_id)
         try:
             present = {entry.name for entry in await self.list_dir(folder)}
@@ -90,23 +97,43 @@ class StagedParts(Backend):
             if await self._exists(done_marker(upload_id)):
                 return  # finished before: a retried complete
             raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path) from None
-        await self.join_parts(path, folder, present, parts)
+        await self.join_parts(path, folder, present, parts, digests, check)
         await self.write(done_marker(upload_id), _empty())
         await self.delete(folder)
 
     async def join_parts(
-        self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]
+        self,
+        path: str,
+        folder: str,
+        present: set[str],
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
     ) -> None:
         """Make `path` the listed parts, found among the names `present` in the upload's
         folder; OSError(EINVAL) naming the parts that are not there."""
         missing = missing_parts(present, parts)
         if missing:
             raise not_uploaded(missing, path)
-        await self.join_files(path, [f"{folder}/{part_name(n, etag)}" for n, etag in parts])
+        sources = [f"{folder}/{part_name(n, etag)}" for n, etag in parts]
+        await self.join_files(path, sources, digests, check)
 
-    async def join_files(self, path: str, sources: list[str]) -> None:
-        """Write the sources, in order, as the file at `path` (atomically, as `write` does)."""
-        await self.write(path, self._concatenated(sources))
+    async def join_files(
+        self,
+        path: str,
+        sources: list[str],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
+        """Write the sources, in order, as the file at `path` (atomically, as `write` does),
+        through `check` if given: the one read of the parts is also the check."""
+        joined = self._concatenated(sources)
+        await self.write(path, check(joined) if check else joined, digests)
+
+    async def check_files(self, sources: list[str], check: Checker) -> None:
+        """Read the sources, in order, through `check` (for a join that reads nothing)."""
+        async for _ in check(self._concatenated(sources)):
+            pass
 
     async def _concatenated(self, sources: list[str]) -> AsyncIterator[bytes]:
         for source in sources:

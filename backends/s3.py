@@ -11,14 +11,14 @@ import asyncio
 import contextlib
 import errno
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
 import s3fs  # noqa: F401 - an uninstalled provider fails here, with the install hint
 from aiobotocore.session import AioSession
 from botocore import exceptions as boto
 
-from backends.base import Capabilities, MultipartUpload, PartUrl, PresignedDownload, Stat
+from backends.base import Capabilities, Checker, MultipartUpload, PartUrl, PresignedDownload, Stat
 from backends.fsspec_store import DIGEST_METADATA, stored_digests, translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
@@ -27,6 +27,7 @@ from backends.objstore import (
     ObjectStoreBackend,
     PartUpload,
 )
+from backends.parts import FOLDER
 from backends.retry import ATTEMPTS
 from backends.s3_sweep import sweep_uploads
 from backends.streams import received_pieces
@@ -42,6 +43,14 @@ BUSY |= {"RequestLimitExceeded", "RequestThrottled", "RequestThrottledException"
 """The store asks for fewer requests, or is down for now (botocore retried them first)."""
 UPLOAD_TAG = "artgw-upload"
 """Object metadata naming the gateway part upload that made the object."""
+COPIES_IN_FLIGHT = 8
+"""Ranged copies at once: they run in the store and cost the gateway no memory."""
+STAGED = "v"
+"""The tag of a gateway part upload gathered at a hidden key, to be checked before it is placed."""
+UNANNOUNCED = (
+    "On this store (S3) the parts of an upload cannot be read before it completes: announce the "
+    "whole file's digest on mpu/create (Repr-Digest) for it to be checked before the file appears"
+)
 
 
 def _split_upload(upload_id: str, path: str) -> tuple[str, str]:
@@ -51,9 +60,24 @@ def _split_upload(upload_id: str, path: str) -> tuple[str, str]:
     return tag, store_id
 
 
+def _upload_key(backend: "S3Backend", path: str, tag: str) -> str:
+    """Where a gateway part upload is made: the target's key, or a hidden one if staged."""
+    return backend.key(f"{FOLDER}/{tag}" if tag.startswith(STAGED) else path)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
 class S3Backend(ObjectStoreBackend):
     capabilities = Capabilities(native_multipart=True, presign=True, part_uploads=True)
     delete_batch = 1000
+    copy_limit = 1 << 30
+    """A staged upload up to this size is placed by one CopyObject (S3 takes up to 5 GiB), a
+    larger one by ranged UploadPartCopy calls in parallel: each store call stays short
+    (--store-timeout), and no byte of a copy goes through the gateway."""
+    copy_part = 512 << 20
 
     def default_options(self) -> dict[str, Any]:
         config = {
@@ -192,13 +216,17 @@ class S3Backend(ObjectStoreBackend):
 
     # -- part uploads through the gateway (Capabilities.part_uploads) ---------------------------
 
-    async def begin_parts(self, path: str) -> str:
+    async def begin_parts(self, path: str, digests: str | None = None) -> str:
         """An S3 multipart upload, tagged in the object's metadata so a retried complete can tell
-        that the object it finds is this upload's."""
-        tag = secrets.token_hex(8)
+        that the object it finds is this upload's. With the whole file's `digests` announced,
+        the upload is made at a hidden key instead (`_upload_key`), checked there on complete
+        (S3 checks no whole-file SHA-256 or MD5 of a multipart upload itself, and its parts
+        cannot be read before), then copied into place inside the store."""
+        tag = (STAGED if digests else "") + secrets.token_hex(8)
+        metadata = {} if digests else {UPLOAD_TAG: tag}
         with translated(path):
             created = await self.s3(
-                "create_multipart_upload", Key=self.key(path), Metadata={UPLOAD_TAG: tag}
+                "create_multipart_upload", Key=_upload_key(self, path, tag), Metadata=metadata
             )
         return f"{tag}.{created['UploadId']}"
 
@@ -212,30 +240,117 @@ class S3Backend(ObjectStoreBackend):
     ) -> str:
         """One UploadPart: S3 needs the part's length and checksum first, so the part is
         gathered in memory (at most --max-part-size) while it arrives."""
-        _, store_id = _split_upload(upload_id, path)
+        tag, store_id = _split_upload(upload_id, path)
         data = b"".join([chunk async for chunk in body])
         with translated(path):
             done = await self.s3(
-                "upload_part", Key=self.key(path), UploadId=store_id, PartNumber=number, Body=data
+                "upload_part",
+                Key=_upload_key(self, path, tag),
+                UploadId=store_id,
+                PartNumber=number,
+                Body=data,
             )
         return str(done["ETag"]).strip('"')
 
-    async def finish_parts(self, path: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    async def finish_parts(
+        self,
+        path: str,
+        upload_id: str,
+        parts: list[tuple[int, str]],
+        digests: str | None = None,
+        check: Checker | None = None,
+    ) -> None:
         tag, store_id = _split_upload(upload_id, path)
+        staged = tag.startswith(STAGED)
+        if check is not None and not staged:
+            raise OSError(errno.EINVAL, UNANNOUNCED, path)
         listed = {"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in parts]}
-        key = self.key(path)
+        key, upload_key = self.key(path), _upload_key(self, path, tag)
         try:
             with translated(path):
                 await self.check_target(path)
                 await self.s3(
-                    "complete_multipart_upload", Key=key, UploadId=store_id, MultipartUpload=listed
+                    "complete_multipart_upload",
+                    Key=upload_key,
+                    UploadId=store_id,
+                    MultipartUpload=listed,
                 )
         except OSError as exc:  # some stores (moto) answer 500 for an upload that is gone
-            if not isinstance(exc, FileNotFoundError) and await self._upload_exists(key, store_id):
+            if not isinstance(exc, FileNotFoundError) and await self._upload_exists(
+                upload_key, store_id
+            ):
                 raise
             if await self._made_by(key, tag):
                 return  # completed before: a retried complete
             raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path) from None
+        if staged:
+            try:
+                await self._check_and_place(path, upload_key, tag, digests, check)
+            finally:
+                with contextlib.suppress(Exception), translated(path):
+                    await self.s3("delete_object", Key=upload_key)
+
+    async def _check_and_place(
+        self, path: str, staged: str, tag: str, digests: str | None, check: Checker | None
+    ) -> None:
+        """Read the completed hidden object through `check`, then copy it to `path` with its
+        digests (a copy inside the store: no byte through the gateway)."""
+        with translated(path):
+            info = _head_stat(await self.s3("head_object", Key=staged))
+            if check is not None:
+                read = self.read_stream(staged, 0, info.size, info) if info.size else _nothing()
+                async for _ in check(read):
+                    pass
+            metadata = {UPLOAD_TAG: tag, **({DIGEST_METADATA: digests} if digests else {})}
+            await self.check_target(path)
+            await self.copy_within(staged, self.key(path), info.size, metadata)
+
+    async def copy_within(self, source: str, key: str, size: int, metadata: dict[str, str]) -> None:
+        """Copy `source` to `key` inside the bucket with new metadata: one CopyObject up to
+        S3's 5 GiB, else a multipart upload of ranged UploadPartCopy calls."""
+        origin = {"Bucket": self.bucket, "Key": source}
+        if size <= self.copy_limit:  # S3 computes the copy's full-object SHA-256 too
+            await self.s3(
+                "copy_object",
+                Key=key,
+                CopySource=origin,
+                MetadataDirective="REPLACE",
+                Metadata=metadata,
+                ChecksumAlgorithm="SHA256",
+            )
+            return
+        upload = await self.s3("create_multipart_upload", Key=key, Metadata=metadata)
+        upload_id = upload["UploadId"]
+        step = max(self.copy_part, -(-size // 10_000))
+        gate = asyncio.Semaphore(COPIES_IN_FLIGHT)
+
+        async def copy_part(number: int, start: int) -> dict[str, Any]:
+            span = f"bytes={start}-{min(start + step, size) - 1}"
+            async with gate:
+                done = await self.s3(
+                    "upload_part_copy",
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=origin,
+                    CopySourceRange=span,
+                )
+            return {"PartNumber": number, "ETag": done["CopyPartResult"]["ETag"]}
+
+        try:
+            copied = await asyncio.gather(
+                *(copy_part(i + 1, start) for i, start in enumerate(range(0, size, step)))
+            )
+            await self.s3(
+                "complete_multipart_upload",
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": list(copied)},
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.s3("abort_multipart_upload", Key=key, UploadId=upload_id)
+            raise
 
     async def _upload_exists(self, key: str, store_id: str) -> bool:
         try:
@@ -254,9 +369,11 @@ class S3Backend(ObjectStoreBackend):
         return head.get("Metadata", {}).get(UPLOAD_TAG) == tag
 
     async def discard_parts(self, path: str, upload_id: str) -> None:
-        _, store_id = _split_upload(upload_id, path)
+        tag, store_id = _split_upload(upload_id, path)
         with contextlib.suppress(FileNotFoundError), translated(path):
-            await self.s3("abort_multipart_upload", Key=self.key(path), UploadId=store_id)
+            await self.s3(
+                "abort_multipart_upload", Key=_upload_key(self, path, tag), UploadId=store_id
+            )
 
     async def sweep_parts(self, started_before: float) -> int:
         """Abort the prefix's multipart uploads begun before this time (backends/s3_sweep.py:

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Mapping
 
 from backends import Backend, Entry
 from backends.paths import join
+from backends.streams import batches
 from gateway.errors import BadDigest, InvalidParameter
 
 STATS_AT_ONCE = 16
@@ -82,23 +83,79 @@ def field_value(digests: Mapping[str, bytes]) -> str:
     )
 
 
+def object_digests(headers: Mapping[str, str]) -> dict[str, bytes]:
+    """The whole file's digests on `mpu/create` or `mpu/complete`: `Repr-Digest` (RFC 9530)
+    or `x-amz-checksum-sha256`. Content-Digest and Content-MD5 would name the JSON body there,
+    so they are refused rather than silently taken for the file's."""
+    for header in ("Content-Digest", "Content-MD5"):
+        if header in headers:
+            raise InvalidParameter(
+                f"{header} on mpu/create or mpu/complete would be the JSON body's digest: "
+                "give the whole file's as Repr-Digest (or x-amz-checksum-sha256)"
+            )
+    return claimed_digests(headers)
+
+
+def parsed(field: str | None) -> dict[str, bytes]:
+    """An RFC 9530 field value this gateway wrote (`field_value`) back into digests."""
+    claimed: dict[str, bytes] = {}
+    if not field:
+        return claimed
+    for name, value in _field_members("Repr-Digest", field):
+        _add(claimed, name, value, "Repr-Digest")
+    return claimed
+
+
+def merged(first: Mapping[str, bytes], second: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Both claims; BadDigest if they give one algorithm two values."""
+    claimed = dict(first)
+    for name, value in second.items():
+        if claimed.setdefault(name, value) != value:
+            raise BadDigest(
+                f"mpu/create and mpu/complete claim two different {name} digests; "
+                "the upload was discarded and nothing was stored"
+            )
+    return claimed
+
+
+HASH_BATCH = 1 << 20
+"""Bytes hashed per hop to a thread (hashlib lets go of the GIL), while they are passed on."""
+HASH_INLINE = 64 << 10
+"""A batch under this (a small upload) is hashed on the loop: the hop would cost more."""
+
+
 async def verified(
-    body: AsyncIterable[bytes], claimed: Mapping[str, bytes]
+    body: AsyncIterable[bytes], claimed: Mapping[str, bytes], stored: str = "nothing was stored"
 ) -> AsyncIterator[bytes]:
-    """The body as received, hashed on the way; raises `BadDigest` instead of ending when the
-    bytes do not match, so the backend aborts the write before the file becomes visible."""
+    """The body as received, hashed on the way (in a thread, while the pieces go on); raises
+    `BadDigest` instead of ending when the bytes do not match, so the backend aborts the write
+    before the file becomes visible. `stored` ends the message: what became of the upload."""
     hashes = {name: hashlib.new(ALGORITHMS[name]) for name in claimed}
-    async for piece in body:
-        for running in hashes.values():
-            running.update(piece)
-        yield piece
+    hashing: asyncio.Future[None] | None = None
+    async for pieces in batches(body, HASH_BATCH):
+        if hashing is not None:
+            await hashing  # one batch at a time: a hash is updated in order
+            hashing = None
+        if sum(map(len, pieces)) < HASH_INLINE:
+            _update(hashes, pieces)
+        else:
+            hashing = asyncio.ensure_future(asyncio.to_thread(_update, hashes, pieces))
+        for piece in pieces:
+            yield piece
+    if hashing is not None:
+        await hashing
     wrong = [name for name, running in hashes.items() if running.digest() != claimed[name]]
     if wrong:
         got = field_value({name: hashes[name].digest() for name in wrong})
         raise BadDigest(
-            f"The body does not match its {', '.join(wrong)} digest (received {got}); "
-            "nothing was stored"
+            f"The body does not match its {', '.join(wrong)} digest (received {got}); {stored}"
         )
+
+
+def _update(hashes: Mapping[str, "hashlib._Hash"], pieces: list[bytes]) -> None:
+    for piece in pieces:
+        for running in hashes.values():
+            running.update(piece)
 
 
 async def listing_with_digests(backend: Backend, folder: str, entries: list[Entry]) -> bytes:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from backends import confine
+from backends.base import Checker
 from backends.streams import received_pieces
 from gateway import digests, presign
 from gateway.artifacts import json_response
@@ -28,6 +29,7 @@ from gateway.auth import tokens
 from gateway.download import file_response
 from gateway.errors import (
     ApiError,
+    BadDigest,
     InvalidParameter,
     NotFound,
     NotImplementedByStore,
@@ -131,6 +133,11 @@ async def mpu_start(request: web.Request, action: str) -> tuple[str, dict[str, A
     body = await json_object(request, typed=True)
     path = presign.upload_target(request, action, body)
     if presign.uploads_enabled(request.app, path):
+        if action != "abort" and digests.object_digests(request.headers):
+            raise InvalidParameter(
+                "A whole-file digest (Repr-Digest) is checked only for parts uploaded through "
+                "artgw, not with the store's own signed part URLs (--presigned-urls)"
+            )
         return path, body, True
     if not uploads_enabled(request.app, path):
         raise NotImplementedByStore(presign.NO_MPU)
@@ -144,11 +151,19 @@ async def create(request: web.Request) -> web.Response:
     num_parts = presign.int_like(body.get("num_parts"))
     if not 1 <= num_parts <= presign.MAX_PARTS:
         raise InvalidParameter(f"'num_parts' must be between 1 and {presign.MAX_PARTS}")
-    store_id = await backend_of(request).begin_parts(path)
+    whole = digests.field_value(digests.object_digests(request.headers)) or None
+    store_id = await backend_of(request).begin_parts(path, whole)
     multipart_upload_opened()
     settings = request.app[SETTINGS]
+    announced = {"d": whole} if whole else {}  # the whole file's digests, checked on complete
     upload_id = request.app[SIGNER].sign(
-        UPLOAD, path, settings.multipart_ttl, s=store_id, n=num_parts, u=creator(request)
+        UPLOAD,
+        path,
+        settings.multipart_ttl,
+        s=store_id,
+        n=num_parts,
+        u=creator(request),
+        **announced,
     )
     url = f"{public_base(request)}/mpu/part/{quote(path)}?upload_id={upload_id}&part_number="
     credentials = [
@@ -183,12 +198,34 @@ async def complete(request: web.Request) -> web.Response:
         return await presign.complete(request)
     claims = await verified(request, body.get("upload_id"), UPLOAD, path)
     parts = listed_parts(body, claims["n"])
+    given = digests.object_digests(request.headers)
+    backend = backend_of(request)
     try:
-        await backend_of(request).finish_parts(path, claims["s"], parts)
+        claimed = digests.merged(digests.parsed(claims.get("d")), given)
+        await backend.finish_parts(path, claims["s"], parts, *whole_file_check(claimed))
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
+    except BadDigest:
+        await backend.discard_parts(path, claims["s"])  # nothing is stored, not even the parts
+        multipart_upload_closed()
+        raise
     multipart_upload_closed()
     return json_response({})
+
+
+def whole_file_check(claimed: dict[str, bytes]) -> tuple[str | None, Checker | None]:
+    """(the digests to keep with the file, the check its joined parts go through) for
+    `finish_parts`; (None, None) when the client claims none."""
+    if not claimed:
+        return None, None
+
+    def check(joined: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        return digests.verified(joined, claimed, DISCARDED)
+
+    return digests.field_value(claimed), check
+
+
+DISCARDED = "the upload was discarded and nothing was stored"
 
 
 async def abort(request: web.Request) -> web.Response:
