@@ -33,7 +33,7 @@ lint: $(VENV)/.test
 MLFLOW2_VENV := .emu/mlflow2-venv
 $(MLFLOW2_VENV)/.installed:
 	$(PYTHON) -m venv $(MLFLOW2_VENV)
-	$(MLFLOW2_VENV)/bin/python -m pip install -q 'mlflow-skinny==2.22.*' numpy pandas
+	$(MLFLOW2_VENV)/bin/python -m pip install -q 'mlflow-skinny==2.22.*' numpy pandas 'sqlalchemy>=1.4,<2.1' 'alembic>=1.8,<2,!=1.10.0'
 	echo 'mlflow-skinny==2.22.*' > $@
 
 test: lint $(MLFLOW2_VENV)/.installed

@@ -19,10 +19,11 @@ def import_(source: str, backend_store_uri: str, dry_run: bool) -> None:
     """Import the MLflow tracking store SOURCE into artgw's store --backend-store-uri.
 
     SOURCE is an MLflow file store directory (mlruns) or an MLflow SQL database URI
-    (sqlite:///mlflow.db, postgresql://..., mysql://...); it is only read. Experiments, runs,
-    params, tags and every metric point keep their ids and artifact URIs, so runs:/ and
-    mlflow-artifacts:/ references keep resolving. Rows already in the target are skipped:
-    running it again imports nothing twice, and an interrupted import resumes.
+    (sqlite:///mlflow.db, postgresql://..., mysql://...), MLflow 2.x or 3.x; it is only read.
+    Experiments, runs (params, tags, every metric point), datasets and run inputs/outputs,
+    logged models and the model registry keep their ids and artifact URIs, so runs:/,
+    models:/ and mlflow-artifacts:/ references keep resolving. Rows already in the target are
+    skipped: running it again imports nothing twice, and an interrupted import resumes.
     """
     from tracking.importer.run import run_import
 

@@ -30,7 +30,7 @@ Y = (X[:, 1] > 0).astype(int)
 
 def read(url: str) -> dict[str, Any]:
     client = MlflowClient(tracking_uri=url, registry_uri=url)
-    return {"runs": snapshot(client), **models_snapshot(client)}
+    return {"experiments": snapshot(client), **models_snapshot(client)}
 
 
 def write_through(url: str, scratch: Path) -> dict[str, str]:

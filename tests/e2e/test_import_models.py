@@ -46,7 +46,7 @@ class Source:
         self.client_uri, self.path, self.given = client_uri, path, given
         self.ids = {**write_store(client_uri), **write_models(client_uri)}
         client = MlflowClient(tracking_uri=client_uri, registry_uri=client_uri)
-        self.expected = {"runs": snapshot(client), **models_snapshot(client)}
+        self.expected = {"experiments": snapshot(client), **models_snapshot(client)}
         self.checksum = checksum(path)
 
 
@@ -62,7 +62,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Source]:
 
 def read_back(url: str) -> dict[str, Any]:
     client = MlflowClient(tracking_uri=url, registry_uri=url)
-    return {"runs": snapshot(client), **models_snapshot(client)}
+    return {"experiments": snapshot(client), **models_snapshot(client)}
 
 
 def imported(source: Source, target: str, *, dry_run: bool = False) -> Report:

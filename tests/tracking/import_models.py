@@ -6,16 +6,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import (
-    Dataset,
-    DatasetInput,
-    InputTag,
-    LoggedModelInput,
-    LoggedModelOutput,
-    LoggedModelStatus,
-    Metric,
-    ViewType,
-)
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, ViewType
 
 SCHEMA = '{"mlflow_colspec": [{"type": "long", "name": "a", "required": true}]}'
 
@@ -34,6 +25,8 @@ def write_models(uri: str) -> dict[str, str]:
 
 
 def _write_models(client: MlflowClient) -> dict[str, str]:
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput, LoggedModelStatus
+
     experiment = client.create_experiment("models-exp", tags={"kind": "models"})
     run = client.create_run(experiment, run_name="trainer").info.run_id
     other = client.create_run(experiment, run_name="user").info.run_id
@@ -84,22 +77,25 @@ def _write_models(client: MlflowClient) -> dict[str, str]:
     return {"experiment": experiment, "run": run, "other": other, "model": model_id}
 
 
-def models_snapshot(client: MlflowClient) -> dict[str, Any]:
+def models_snapshot(client: MlflowClient, logged_models: bool = True) -> dict[str, Any]:
     """Datasets and inputs/outputs of every run (as `get_run` has them: searches leave model
-    inputs out), every logged model, the whole registry, and where `models:/` URIs lead."""
+    inputs out), every logged model, the whole registry, and where `models:/` URIs lead.
+    Runs with MLflow 2's client too (tests/e2e/mlflow2_writer.py), without logged models."""
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     runs = client.search_runs(experiments, run_view_type=ViewType.ALL)
     return {
         "runs": {run.info.run_id: _io(client.get_run(run.info.run_id)) for run in runs},
         "logged_models": {
             m.model_id: _logged_model(m) for m in client.search_logged_models(experiments)
-        },
+        }
+        if logged_models
+        else {},
         "registry": _registry(client),
     }
 
 
 def _io(run: Any) -> dict[str, Any]:
-    inputs, outputs = run.inputs, run.outputs
+    inputs, outputs = run.inputs, getattr(run, "outputs", None)  # MLflow 2: no outputs
     return {
         "datasets": sorted(
             (
@@ -113,8 +109,8 @@ def _io(run: Any) -> dict[str, Any]:
             )
             for d in inputs.dataset_inputs
         ),
-        "model_inputs": sorted(m.model_id for m in inputs.model_inputs or []),
-        "model_outputs": sorted((m.model_id, m.step) for m in (outputs.model_outputs or []))
+        "model_inputs": sorted(m.model_id for m in getattr(inputs, "model_inputs", None) or []),
+        "model_outputs": sorted((m.model_id, m.step) for m in outputs.model_outputs or [])
         if outputs
         else [],
     }

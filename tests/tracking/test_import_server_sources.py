@@ -37,7 +37,7 @@ class ServerSource:
         client_uri = DRIVERS[engine] + self.uri[self.uri.index("://") :]
         self.ids = {**write_store(client_uri), **write_models(client_uri)}
         client = MlflowClient(tracking_uri=client_uri, registry_uri=client_uri)
-        self.expected = {"runs": snapshot(client), **models_snapshot(client)}
+        self.expected = {"experiments": snapshot(client), **models_snapshot(client)}
 
     def database(self) -> str:
         return str(self.server.create_database(f"s_{secrets.token_hex(6)}"))
@@ -58,7 +58,7 @@ def test_reads_back_equal(source: ServerSource, tmp_path: Path, artgw) -> None:
     assert report.conflicting == 0 and report["model_versions"].imported == 2
     server = artgw("--backend-store-uri", target, "--artifacts-destination", str(tmp_path / "a"))
     client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
-    assert {"runs": snapshot(client), **models_snapshot(client)} == source.expected
+    assert {"experiments": snapshot(client), **models_snapshot(client)} == source.expected
 
 
 def test_into_the_same_engine_once(source: ServerSource) -> None:

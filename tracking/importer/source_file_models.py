@@ -36,14 +36,14 @@ VERSION_PREFIX = "version-"
 
 
 class FileModelParts:
-    """Mixed into `FileSource`: needs its `root`, `_experiment_folders` and `_run_ids`."""
+    """Mixed into `FileSource`: needs its `root`, `_experiment_folders` and `_run_folders`."""
 
     root: str
 
     def _experiment_folders(self) -> Iterator[str]:
         raise NotImplementedError
 
-    def _run_ids(self) -> Iterator[tuple[str, str]]:
+    def _run_folders(self) -> Iterator[tuple[str, Row]]:
         raise NotImplementedError
 
     # -- datasets and run inputs/outputs ---------------------------------------------------------
@@ -69,9 +69,15 @@ class FileModelParts:
                     }
 
     def _run_folder_metas(self, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """(run id, entry folder name, meta) of each run's inputs/ or outputs/ entries."""
-        for folder, run_id in self._run_ids():
-            for name, path in subfolders(os.path.join(folder, kind)):
+        """(run id, entry folder name, meta) of each run's inputs/ or outputs/ entries (a run's
+        meta.yaml is read only when it has some)."""
+        for folder, _experiment in self._run_folders():
+            entries = list(subfolders(os.path.join(folder, kind)))
+            if not entries:
+                continue
+            run = read_meta(folder) or {}
+            run_id = str(run.get("run_id") or run.get("run_uuid") or os.path.basename(folder))
+            for name, path in entries:
                 meta = read_meta(path)
                 if meta:
                     yield run_id, name, meta

@@ -7,13 +7,14 @@ Big tables stream (`yield_per`) in their stored order; nothing is held but one b
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Float,
     MetaData,
     Select,
     Table,
@@ -81,6 +82,7 @@ class SqlSource(SqlModelParts):
             self.close()
             raise StoreError(f"{self.where} is not an MLflow tracking database (no {missing[0]})")
         self.t: dict[str, Table] = dict(meta.tables)
+        _floats_as_floats(self.t.values())
 
     def close(self) -> None:
         self.conn.close()
@@ -188,3 +190,12 @@ class SqlSource(SqlModelParts):
                     }
                 )
             yield batch
+
+
+def _floats_as_floats(tables: Iterable[Table]) -> None:
+    """Read floating-point columns as floats: MySQL's reflected DOUBLE reads as a Decimal of 10
+    decimal places by default, which would cut metric values."""
+    for table in tables:
+        for column in table.c:
+            if isinstance(column.type, Float):
+                column.type.asdecimal = False
