@@ -18,7 +18,7 @@ from gateway.errors import InvalidParameter, NotImplementedByStore
 from gateway.keys import BACKEND, SETTINGS
 from gateway.observability.metrics import multipart_upload_closed, multipart_upload_opened
 from gateway.request_parts import backend_of, json_object
-from gateway.urls import ANY_PATH, PRESIGNED_MARKER, api_base, directory_path, mpu_marker, url_tail
+from gateway.urls import PRESIGNED_MARKER, directory_path, mpu_marker, url_tail
 
 MAX_PARTS = 10_000
 NO_MPU = "Multipart upload is not supported for the current artifact repository"
@@ -121,13 +121,3 @@ async def presigned(request: web.Request) -> web.Response:
     ttl = request.app[SETTINGS].presigned_url_ttl
     link = await backend_of(request).presign_download(path, ttl)
     return json_response({"url": link.url, "headers": link.headers, "file_size": link.size})
-
-
-def routes(prefix: str) -> list[web.RouteDef]:
-    base = api_base(prefix)
-    return [
-        web.post(f"{base}/mpu/create/{ANY_PATH}", create),
-        web.post(f"{base}/mpu/complete/{ANY_PATH}", complete),
-        web.post(f"{base}/mpu/abort/{ANY_PATH}", abort),
-        web.get(f"{base}/presigned/{ANY_PATH}", presigned),
-    ]

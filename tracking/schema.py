@@ -96,23 +96,47 @@ RUN_ID = 32
 EXPERIMENT_NAME = 500
 
 
+MYSQL_TABLE: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
+"""Every table's MySQL options (the revisions' `op.create_table` calls take them too)."""
+
+
 def table(name: str, *columns: Any, **options: Any) -> Table:
     """A table of `metadata`, InnoDB in utf8mb4 on MySQL."""
-    return Table(
-        name, metadata, *columns, mysql_engine="InnoDB", mysql_charset="utf8mb4", **options
+    return Table(name, metadata, *columns, **MYSQL_TABLE, **options)
+
+
+# The two helpers below are used by the revisions too: change them only by adding options.
+
+
+def owned_by(name: str, type_: Any, parent: str, **options: Any) -> Column[Any]:
+    """A column naming a row of `parent` ("table.column"), deleted with that row."""
+    return Column(name, type_, ForeignKey(parent, ondelete="CASCADE"), **options)
+
+
+def owned_by_row(table_name: str, parent: str, *columns: str) -> ForeignKeyConstraint:
+    """`columns` of `table_name` name a row of `parent` (by its columns of the same names), and
+    are deleted with it; the constraint named as PostgreSQL names it."""
+    return ForeignKeyConstraint(
+        list(columns),
+        [f"{parent}.{column}" for column in columns],
+        ondelete="CASCADE",
+        name=f"{table_name}_{'_'.join(columns)}_fkey",
     )
+
+
+def keyed_child(name: str, owner: Column[Any], *columns: Column[Any]) -> Table:
+    """A table of rows keyed by (`owner`, key), deleted with their owner (tags, params, ...)."""
+    return table(name, owner, Column("key", Str(KEY), primary_key=True), *columns)
+
+
+def text_value() -> Column[Any]:
+    return Column("value", Str, nullable=False)
 
 
 def run_child(name: str, *columns: Column[Any]) -> Table:
     """A table of per-run rows keyed by (run_id, key), deleted with their run."""
-    return table(
-        name,
-        Column(
-            "run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-        ),
-        Column("key", Str(KEY), primary_key=True),
-        *columns,
-    )
+    owner = owned_by("run_id", Str(RUN_ID), "runs.run_id", primary_key=True)
+    return keyed_child(name, owner, *columns)
 
 
 def metric_columns() -> list[Column[Any]]:
@@ -139,16 +163,10 @@ experiments = table(
     sqlite_autoincrement=True,
 )
 
-experiment_tags = table(
+experiment_tags = keyed_child(
     "experiment_tags",
-    Column(
-        "experiment_id",
-        Int64,
-        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("key", Str(KEY), primary_key=True),
-    Column("value", Str, nullable=False),
+    owned_by("experiment_id", Int64, "experiments.experiment_id", primary_key=True),
+    text_value(),
 )
 
 runs = table(
@@ -167,12 +185,12 @@ runs = table(
     Index("runs_by_experiment", "experiment_id", "start_time"),
 )
 
-params = run_child("params", Column("value", Str, nullable=False))
-tags = run_child("tags", Column("value", Str, nullable=False))
+params = run_child("params", text_value())
+tags = run_child("tags", text_value())
 latest_metrics = run_child("latest_metrics", *metric_columns())
 metrics = table(
     "metrics",
-    Column("run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
+    owned_by("run_id", Str(RUN_ID), "runs.run_id", nullable=False),
     Column("key", Str(KEY), nullable=False),
     *metric_columns(),
     PrimaryKeyConstraint("run_id", "key", "step", "timestamp", "value", "is_nan"),
@@ -190,28 +208,14 @@ INPUT_TAG_KEY = 255
 
 def model_child(name: str, *columns: Column[Any]) -> Table:
     """A table of per-model rows keyed by (model_id, key), deleted with their model."""
-    return table(
-        name,
-        Column(
-            "model_id",
-            Str(MODEL_ID),
-            ForeignKey("logged_models.model_id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
-        Column("key", Str(KEY), primary_key=True),
-        *columns,
-    )
+    owner = owned_by("model_id", Str(MODEL_ID), "logged_models.model_id", primary_key=True)
+    return keyed_child(name, owner, *columns)
 
 
 logged_models = table(
     "logged_models",
     Column("model_id", Str(MODEL_ID), primary_key=True),
-    Column(
-        "experiment_id",
-        Int64,
-        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owned_by("experiment_id", Int64, "experiments.experiment_id", nullable=False),
     Column("name", Str(EXPERIMENT_NAME), nullable=False),
     Column("model_type", Str, nullable=False),
     Column("source_run_id", Str(RUN_ID), nullable=False),
@@ -226,16 +230,11 @@ logged_models = table(
 )
 """A model logged in an experiment (MLflow 3); `source_run_id` is '' for none."""
 
-logged_model_params = model_child("logged_model_params", Column("value", Str, nullable=False))
-logged_model_tags = model_child("logged_model_tags", Column("value", Str, nullable=False))
+logged_model_params = model_child("logged_model_params", text_value())
+logged_model_tags = model_child("logged_model_tags", text_value())
 logged_model_metrics = table(
     "logged_model_metrics",
-    Column(
-        "model_id",
-        Str(MODEL_ID),
-        ForeignKey("logged_models.model_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owned_by("model_id", Str(MODEL_ID), "logged_models.model_id", nullable=False),
     Column("key", Str(KEY), nullable=False),
     *metric_columns(),
     Column("run_id", Str(RUN_ID), nullable=False),
@@ -248,12 +247,7 @@ logged_model_metrics = table(
 datasets = table(
     "datasets",
     Column("dataset_uuid", Str(MODEL_ID), primary_key=True),
-    Column(
-        "experiment_id",
-        Int64,
-        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    owned_by("experiment_id", Int64, "experiments.experiment_id", nullable=False),
     Column("name", Str(DATASET_NAME), nullable=False),
     Column("digest", Str(DIGEST), nullable=False),
     Column("source_type", Str, nullable=False),
@@ -268,18 +262,8 @@ datasets = table(
 
 inputs = table(
     "inputs",
-    Column(
-        "run_id",
-        Str(RUN_ID),
-        ForeignKey("runs.run_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column(
-        "dataset_uuid",
-        Str(MODEL_ID),
-        ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    owned_by("run_id", Str(RUN_ID), "runs.run_id", primary_key=True),
+    owned_by("dataset_uuid", Str(MODEL_ID), "datasets.dataset_uuid", primary_key=True),
 )
 """A run used a dataset."""
 
@@ -289,25 +273,20 @@ input_tags = table(
     Column("dataset_uuid", Str(MODEL_ID), primary_key=True),
     Column("key", Str(INPUT_TAG_KEY), primary_key=True),
     Column("value", Str, nullable=False),
-    ForeignKeyConstraint(
-        ["run_id", "dataset_uuid"],
-        ["inputs.run_id", "inputs.dataset_uuid"],
-        ondelete="CASCADE",
-        name="input_tags_run_id_dataset_uuid_fkey",
-    ),
+    owned_by_row("input_tags", "inputs", "run_id", "dataset_uuid"),
 )
 """Tags of a run's use of a dataset, e.g. mlflow.data.context."""
 
 model_inputs = table(
     "model_inputs",
-    Column("run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    owned_by("run_id", Str(RUN_ID), "runs.run_id", primary_key=True),
     Column("model_id", Str(MODEL_ID), primary_key=True),
 )
 """A run used a logged model."""
 
 model_outputs = table(
     "model_outputs",
-    Column("run_id", Str(RUN_ID), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    owned_by("run_id", Str(RUN_ID), "runs.run_id", primary_key=True),
     Column("model_id", Str(MODEL_ID), primary_key=True),
     Column("step", Int64, nullable=False),
 )
@@ -333,26 +312,15 @@ registered_models = table(
 """`model_key` is the model's own key, so a rename is one update; `last_version` is the highest
 version number ever given (a new version raises it under the row's lock: no number twice)."""
 
-registered_model_tags = table(
+registered_model_tags = keyed_child(
     "registered_model_tags",
-    Column(
-        "model_key",
-        Int64,
-        ForeignKey("registered_models.model_key", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("key", Str(KEY), primary_key=True),
-    Column("value", Str, nullable=False),
+    owned_by("model_key", Int64, "registered_models.model_key", primary_key=True),
+    text_value(),
 )
 
 model_versions = table(
     "model_versions",
-    Column(
-        "model_key",
-        Int64,
-        ForeignKey("registered_models.model_key", ondelete="CASCADE"),
-        primary_key=True,
-    ),
+    owned_by("model_key", Int64, "registered_models.model_key", primary_key=True),
     Column("version", Int64, primary_key=True),
     Column("creation_time", Int64, nullable=False),
     Column("last_updated_time", Int64, nullable=False),
@@ -375,12 +343,7 @@ model_version_tags = table(
     Column("version", Int64, primary_key=True),
     Column("key", Str(KEY), primary_key=True),
     Column("value", Str, nullable=False),
-    ForeignKeyConstraint(
-        ["model_key", "version"],
-        ["model_versions.model_key", "model_versions.version"],
-        ondelete="CASCADE",
-        name="model_version_tags_model_key_version_fkey",
-    ),
+    owned_by_row("model_version_tags", "model_versions", "model_key", "version"),
 )
 
 registered_model_aliases = table(
@@ -388,10 +351,5 @@ registered_model_aliases = table(
     Column("model_key", Int64, primary_key=True),
     Column("alias", Str(ALIAS), primary_key=True),
     Column("version", Int64, nullable=False),
-    ForeignKeyConstraint(
-        ["model_key", "version"],
-        ["model_versions.model_key", "model_versions.version"],
-        ondelete="CASCADE",
-        name="registered_model_aliases_model_key_version_fkey",
-    ),
+    owned_by_row("registered_model_aliases", "model_versions", "model_key", "version"),
 )

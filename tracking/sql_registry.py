@@ -8,7 +8,6 @@ if an engine let two through (the write is then retried by tracking/db.py, and t
 the new number).
 """
 
-import operator
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,6 +44,7 @@ from tracking.schema import (
     registered_model_tags,
     registered_models,
 )
+from tracking.sql_query import COMPARE
 from tracking.store import Clause, Page, Tag, now_ms
 
 rm, rmt, mv, mvt, rma = (
@@ -99,18 +99,8 @@ def _versions(c: Connection, rows: list[Row[Any]]) -> list[ModelVersion]:
         for a in c.execute(select(rma).where(rma.c.model_key.in_(keys)).order_by(rma.c.alias)):
             aliases.setdefault((a.model_key, a.version), []).append(a.alias)
     return [
-        ModelVersion(
-            name=r.name,
-            version=int(r.version),
-            creation_timestamp=int(r.creation_time),
-            last_updated_timestamp=int(r.last_updated_time),
-            source=r.source,
-            storage_location=r.storage_location,
-            current_stage=r.current_stage,
-            description=r.description,
-            run_id=r.run_id,
-            run_link=r.run_link,
-            model_id=r.model_id,
+        _version(
+            r,
             tags=tuple(tags.get((r.model_key, r.version), ())),
             aliases=tuple(aliases.get((r.model_key, r.version), ())),
         )
@@ -143,9 +133,7 @@ def _models(c: Connection, rows: list[Row[Any]]) -> list[RegisteredModel]:
             creation_timestamp=int(r.creation_time),
             last_updated_timestamp=int(r.last_updated_time),
             description=r.description,
-            latest_versions=latest_per_stage(
-                [_plain_version(v) for v in versions.get(r.model_key, [])]
-            ),
+            latest_versions=latest_per_stage([_version(v) for v in versions.get(r.model_key, [])]),
             tags=tuple(tags.get(r.model_key, ())),
             aliases=tuple(aliases.get(r.model_key, ())),
         )
@@ -169,8 +157,11 @@ def _latest_rows(c: Connection, keys: list[int]) -> list[Row[Any]]:
     return list(c.execute(query))
 
 
-def _plain_version(row: Row[Any]) -> ModelVersion:
-    """A version as `latest_versions` lists it: MLflow leaves its tags and aliases out there."""
+def _version(
+    row: Row[Any], tags: tuple[Tag, ...] = (), aliases: tuple[str, ...] = ()
+) -> ModelVersion:
+    """A version row (joined with the model's name) as an entity; without tags and aliases as
+    `latest_versions` lists it (MLflow leaves them out there)."""
     return ModelVersion(
         name=row.name,
         version=int(row.version),
@@ -183,6 +174,8 @@ def _plain_version(row: Row[Any]) -> ModelVersion:
         run_id=row.run_id,
         run_link=row.run_link,
         model_id=row.model_id,
+        tags=tags,
+        aliases=aliases,
     )
 
 
@@ -238,14 +231,7 @@ _VERSION_COLUMNS = {
 
 
 _OPERATORS: dict[str, Callable[[ColumnElement[Any], Any], Any]] = {
-    "=": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "LIKE": lambda column, value: column.like(value),
-    "ILIKE": lambda column, value: func.lower(column).like(func.lower(value)),
+    **COMPARE,
     "IN": lambda column, value: column.in_(list(value)),
     "NOT IN": lambda column, value: column.not_in(list(value)),
 }

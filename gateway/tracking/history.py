@@ -11,7 +11,15 @@ from gateway.artifacts import json_response
 from gateway.errors import InvalidParameter
 from gateway.tracking import wire
 from gateway.tracking.keys import STORE
-from gateway.tracking.validation import Spec, bounded, integer, listed, request_fields, string
+from gateway.tracking.validation import (
+    Spec,
+    bounded,
+    integer,
+    listed,
+    one_to,
+    request_fields,
+    string,
+)
 from tracking.store import Metric
 
 MAX_BULK_RESULTS = 25000
@@ -53,14 +61,7 @@ async def get_history_bulk(request: web.Request) -> web.Response:
         "max_results": Spec(integer),
     }
     fields = await request_fields(request, schema)
-    run_ids = fields.get("run_id", [])
-    if not run_ids:
-        raise InvalidParameter("GetMetricHistoryBulk request must specify at least one run_id.")
-    if len(run_ids) > MAX_BULK_RUNS:
-        raise InvalidParameter(
-            f"GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. "
-            f"Received {len(run_ids)} run_ids."
-        )
+    run_ids = one_to(MAX_BULK_RUNS, fields.get("run_id", []), "GetMetricHistoryBulk", "run_id")
     if "metric_key" not in fields:
         raise InvalidParameter("GetMetricHistoryBulk request must specify a metric_key.")
     max_results = max(1, min(fields.get("max_results", MAX_BULK_RESULTS), MAX_BULK_RESULTS))

@@ -19,6 +19,7 @@ from gateway.tracking.validation import (
     limited,
     listed,
     number,
+    one_to,
     record,
     request_fields,
     string,
@@ -138,14 +139,8 @@ def _history(held: str | None) -> list[Any]:
 
 async def search_datasets(request: web.Request) -> web.Response:
     fields = await request_fields(request, {"experiment_ids": listed(string)})
-    ids = fields.get("experiment_ids", [])
-    if not ids:
-        raise InvalidParameter("SearchDatasets request must specify at least one experiment_id.")
-    if len(ids) > MAX_SEARCH_DATASET_EXPERIMENTS:
-        raise InvalidParameter(
-            f"SearchDatasets request cannot specify more than {MAX_SEARCH_DATASET_EXPERIMENTS} "
-            f"experiment_ids. Received {len(ids)} experiment_ids."
-        )
+    limit = MAX_SEARCH_DATASET_EXPERIMENTS
+    ids = one_to(limit, fields.get("experiment_ids", []), "SearchDatasets", "experiment_id")
     found = await request.app[MODELS].search_datasets(ids)
     summaries = [
         {"experiment_id": s.experiment_id, "name": s.name, "digest": s.digest}

@@ -2,21 +2,18 @@
 (API-TRACKING.md A.2, B.4): the location goes out as `artifact_uri`, the status by name, empty
 lists left out, `data`/`inputs`/`outputs` always present (as `{}` when empty)."""
 
-from gateway.tracking.wire import JsonObject, key_values, metric
+from gateway.tracking.wire import JsonObject, add_present, key_values, metric
 from tracking.logged_models import DatasetInput, LoggedModel, ModelMetric, RunIo
 
 
 def model_metric(m: ModelMetric, model_id: str) -> JsonObject:
-    body = metric(m.metric)
-    for key, value in (
-        ("dataset_name", m.dataset_name),
-        ("dataset_digest", m.dataset_digest),
-        ("model_id", model_id),
-        ("run_id", m.run_id),
-    ):
-        if value:
-            body[key] = value
-    return body
+    return add_present(
+        metric(m.metric),
+        dataset_name=m.dataset_name,
+        dataset_digest=m.dataset_digest,
+        model_id=model_id,
+        run_id=m.run_id,
+    )
 
 
 def logged_model(m: LoggedModel) -> JsonObject:
@@ -31,17 +28,17 @@ def logged_model(m: LoggedModel) -> JsonObject:
         "model_type": m.model_type,
         "source_run_id": m.source_run_id,
     }
-    if m.status_message:
-        info["status_message"] = m.status_message
-    if m.tags:
-        info["tags"] = key_values(m.tags)
-    if m.registrations:
-        info["registrations"] = [{"name": r.name, "version": r.version} for r in m.registrations]
-    data: JsonObject = {}
-    if m.params:
-        data["params"] = key_values(m.params)
-    if m.metrics:
-        data["metrics"] = [model_metric(x, m.model_id) for x in m.metrics]
+    add_present(
+        info,
+        status_message=m.status_message,
+        tags=key_values(m.tags),
+        registrations=[{"name": r.name, "version": r.version} for r in m.registrations],
+    )
+    data = add_present(
+        {},
+        params=key_values(m.params),
+        metrics=[model_metric(x, m.model_id) for x in m.metrics],
+    )
     return {"info": info, "data": data}
 
 
@@ -53,27 +50,19 @@ def dataset_input(item: DatasetInput) -> JsonObject:
         "source_type": d.source_type,
         "source": d.source,
     }
-    if d.schema:
-        dataset["schema"] = d.schema
-    if d.profile:
-        dataset["profile"] = d.profile
-    body: JsonObject = {"dataset": dataset}
-    if item.tags:
-        body = {"tags": key_values(item.tags), **body}
-    return body
+    add_present(dataset, schema=d.schema, profile=d.profile)
+    return add_present({}, tags=key_values(item.tags)) | {"dataset": dataset}
 
 
 def with_io(run: JsonObject, io: RunIo | None, *, model_inputs: bool = True) -> JsonObject:
     """A run's JSON with its `inputs` and `outputs` (`runs/search` leaves out model inputs)."""
     io = io or RunIo()
-    inputs: JsonObject = {}
-    if io.datasets:
-        inputs["dataset_inputs"] = [dataset_input(item) for item in io.datasets]
-    if io.model_inputs and model_inputs:
-        inputs["model_inputs"] = [{"model_id": model_id} for model_id in io.model_inputs]
-    outputs: JsonObject = {}
-    if io.model_outputs:
-        outputs["model_outputs"] = [
-            {"model_id": o.model_id, "step": o.step} for o in io.model_outputs
-        ]
+    inputs = add_present(
+        {},
+        dataset_inputs=[dataset_input(item) for item in io.datasets],
+        model_inputs=[{"model_id": m} for m in io.model_inputs] if model_inputs else [],
+    )
+    outputs = add_present(
+        {}, model_outputs=[{"model_id": o.model_id, "step": o.step} for o in io.model_outputs]
+    )
     return {**run, "inputs": inputs, "outputs": outputs}

@@ -5,7 +5,7 @@ PENDING_REGISTRATION and the client waits five minutes for it), `version` is a s
 optional fields are left out rather than sent empty (the client tests them with HasField).
 """
 
-from gateway.tracking.wire import JsonObject, key_values
+from gateway.tracking.wire import JsonObject, add_present, key_values
 from tracking.registry import READY, ModelVersion, RegisteredModel
 
 
@@ -21,15 +21,10 @@ def model_version(v: ModelVersion) -> JsonObject:
     }
     if v.description is not None:
         body["description"] = v.description
-    if v.run_id:
-        body["run_id"] = v.run_id
+    add_present(body, run_id=v.run_id)
     if v.run_link is not None:
         body["run_link"] = v.run_link
-    if v.tags:
-        body["tags"] = key_values(v.tags)
-    if v.aliases:
-        body["aliases"] = list(v.aliases)
-    return body
+    return add_present(body, tags=key_values(v.tags), aliases=list(v.aliases))
 
 
 def registered_model(m: RegisteredModel) -> JsonObject:
@@ -38,12 +33,10 @@ def registered_model(m: RegisteredModel) -> JsonObject:
         "creation_timestamp": m.creation_timestamp,
         "last_updated_timestamp": m.last_updated_timestamp,
     }
-    if m.description:
-        body["description"] = m.description
-    if m.latest_versions:
-        body["latest_versions"] = [model_version(v) for v in m.latest_versions]
-    if m.tags:
-        body["tags"] = key_values(m.tags)
-    if m.aliases:
-        body["aliases"] = [{"alias": a.alias, "version": str(a.version)} for a in m.aliases]
-    return body
+    return add_present(
+        body,
+        description=m.description,
+        latest_versions=[model_version(v) for v in m.latest_versions],
+        tags=key_values(m.tags),
+        aliases=[{"alias": a.alias, "version": str(a.version)} for a in m.aliases],
+    )

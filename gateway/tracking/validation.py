@@ -156,6 +156,19 @@ def listed(item: Check, max_items: int | None = None, required: bool = False) ->
     return Spec(array(item, max_items), required=required, repeated=True)
 
 
+def one_to(limit: int, values: list[Any], request: str, noun: str) -> list[Any]:
+    """`values` of a request that must name 1 to `limit` of them, with MLflow's messages
+    (`request`: the request's name, e.g. SearchDatasets; `noun`: what one value is)."""
+    if not values:
+        raise InvalidParameter(f"{request} request must specify at least one {noun}.")
+    if len(values) > limit:
+        raise InvalidParameter(
+            f"{request} request cannot specify more than {limit} {noun}s. "
+            f"Received {len(values)} {noun}s."
+        )
+    return values
+
+
 def record(factory: Callable[..., Any], schema: Schema) -> Check:
     """A nested object, converted with `factory(**fields)`."""
 

@@ -12,6 +12,15 @@ from tracking.store import Experiment, Metric, Run, RunInfo
 JsonObject = dict[str, Any]
 
 
+def add_present(body: JsonObject, **fields: Any) -> JsonObject:
+    """`body` with those of `fields` that are set (not None, empty, zero or ''), in this order:
+    protobuf's JSON mapping leaves the others out."""
+    for key, value in fields.items():
+        if value:
+            body[key] = value
+    return body
+
+
 def key_values(items: tuple[Any, ...]) -> list[JsonObject]:
     return [{"key": item.key, "value": item.value} for item in items]
 
@@ -33,9 +42,7 @@ def experiment(e: Experiment) -> JsonObject:
         "last_update_time": e.last_update_time,
         "creation_time": e.creation_time,
     }
-    if e.tags:
-        body["tags"] = key_values(e.tags)
-    return body
+    return add_present(body, tags=key_values(e.tags))
 
 
 def run_info(info: RunInfo) -> JsonObject:
@@ -59,11 +66,10 @@ def metric(m: Metric) -> JsonObject:
 
 
 def run(r: Run) -> JsonObject:
-    data: JsonObject = {}
-    if r.metrics:
-        data["metrics"] = [metric(m) for m in r.metrics]
-    if r.params:
-        data["params"] = key_values(r.params)
-    if r.tags:
-        data["tags"] = key_values(r.tags)
+    data = add_present(
+        {},
+        metrics=[metric(m) for m in r.metrics],
+        params=key_values(r.params),
+        tags=key_values(r.tags),
+    )
     return {"info": run_info(r.info), "data": data, "inputs": {}}

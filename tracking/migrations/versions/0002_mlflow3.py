@@ -1,45 +1,29 @@
 """MLflow 3's logged models (with their params, tags and metrics), datasets, and runs' inputs
 (datasets, with input tags; models) and outputs (models)."""
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
-from tracking.schema import Float64, Int64, Str
+from tracking.schema import MYSQL_TABLE, Float64, Int64, Str, owned_by, owned_by_row
 
 revision = "0002_mlflow3"
 down_revision = "0001"
 
-OPTIONS: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
-
 
 def _model_id(*, primary_key: bool = True) -> sa.Column:
-    return sa.Column(
-        "model_id",
-        Str(36),
-        sa.ForeignKey("logged_models.model_id", ondelete="CASCADE"),
-        primary_key=primary_key,
-        nullable=False,
-    )
+    model = "logged_models.model_id"
+    return owned_by("model_id", Str(36), model, primary_key=primary_key, nullable=False)
 
 
 def _run_id() -> sa.Column:
-    return sa.Column(
-        "run_id", Str(32), sa.ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-    )
+    return owned_by("run_id", Str(32), "runs.run_id", primary_key=True)
 
 
 def upgrade() -> None:
     op.create_table(
         "logged_models",
         sa.Column("model_id", Str(36), primary_key=True),
-        sa.Column(
-            "experiment_id",
-            Int64,
-            sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        owned_by("experiment_id", Int64, "experiments.experiment_id", nullable=False),
         sa.Column("name", Str(500), nullable=False),
         sa.Column("model_type", Str(), nullable=False),
         sa.Column("source_run_id", Str(32), nullable=False),
@@ -49,7 +33,7 @@ def upgrade() -> None:
         sa.Column("lifecycle_stage", Str(32), nullable=False),
         sa.Column("creation_timestamp_ms", Int64, nullable=False),
         sa.Column("last_updated_timestamp_ms", Int64, nullable=False),
-        **OPTIONS,
+        **MYSQL_TABLE,
     )
     op.create_index(
         "logged_models_by_experiment", "logged_models", ["experiment_id", "creation_timestamp_ms"]
@@ -61,7 +45,7 @@ def upgrade() -> None:
             _model_id(),
             sa.Column("key", Str(250), primary_key=True),
             sa.Column("value", Str(), nullable=False),
-            **OPTIONS,
+            **MYSQL_TABLE,
         )
     op.create_table(
         "logged_model_metrics",
@@ -75,17 +59,12 @@ def upgrade() -> None:
         sa.Column("dataset_name", Str(), nullable=False),
         sa.Column("dataset_digest", Str(36), nullable=False),
         sa.PrimaryKeyConstraint("model_id", "key", "timestamp", "step", "run_id", "dataset_digest"),
-        **OPTIONS,
+        **MYSQL_TABLE,
     )
     op.create_table(
         "datasets",
         sa.Column("dataset_uuid", Str(36), primary_key=True),
-        sa.Column(
-            "experiment_id",
-            Int64,
-            sa.ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
-            nullable=False,
-        ),
+        owned_by("experiment_id", Int64, "experiments.experiment_id", nullable=False),
         sa.Column("name", Str(500), nullable=False),
         sa.Column("digest", Str(36), nullable=False),
         sa.Column("source_type", Str(), nullable=False),
@@ -95,18 +74,13 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "experiment_id", "name", "digest", name="datasets_experiment_id_name_digest_key"
         ),
-        **OPTIONS,
+        **MYSQL_TABLE,
     )
     op.create_table(
         "inputs",
         _run_id(),
-        sa.Column(
-            "dataset_uuid",
-            Str(36),
-            sa.ForeignKey("datasets.dataset_uuid", ondelete="CASCADE"),
-            primary_key=True,
-        ),
-        **OPTIONS,
+        owned_by("dataset_uuid", Str(36), "datasets.dataset_uuid", primary_key=True),
+        **MYSQL_TABLE,
     )
     op.create_table(
         "input_tags",
@@ -114,26 +88,21 @@ def upgrade() -> None:
         sa.Column("dataset_uuid", Str(36), primary_key=True),
         sa.Column("key", Str(255), primary_key=True),
         sa.Column("value", Str(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["run_id", "dataset_uuid"],
-            ["inputs.run_id", "inputs.dataset_uuid"],
-            ondelete="CASCADE",
-            name="input_tags_run_id_dataset_uuid_fkey",
-        ),
-        **OPTIONS,
+        owned_by_row("input_tags", "inputs", "run_id", "dataset_uuid"),
+        **MYSQL_TABLE,
     )
     op.create_table(
         "model_inputs",
         _run_id(),
         sa.Column("model_id", Str(36), primary_key=True),
-        **OPTIONS,
+        **MYSQL_TABLE,
     )
     op.create_table(
         "model_outputs",
         _run_id(),
         sa.Column("model_id", Str(36), primary_key=True),
         sa.Column("step", Int64, nullable=False),
-        **OPTIONS,
+        **MYSQL_TABLE,
     )
 
 

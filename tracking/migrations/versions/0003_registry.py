@@ -1,16 +1,13 @@
 """The model registry (issue 13): registered models, their tags and aliases, model versions and
 their tags."""
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
-from tracking.schema import Int64, Str
+from tracking.schema import MYSQL_TABLE, Int64, Str, owned_by, owned_by_row
 
 revision = "0003_registry"
 down_revision = "0002_mlflow3"
-MYSQL: dict[str, Any] = {"mysql_engine": "InnoDB", "mysql_charset": "utf8mb4"}
 
 
 def upgrade() -> None:
@@ -23,28 +20,18 @@ def upgrade() -> None:
         sa.Column("last_updated_time", Int64, nullable=False),
         sa.Column("last_version", Int64, nullable=False),
         sqlite_autoincrement=True,
-        **MYSQL,
+        **MYSQL_TABLE,
     )
     op.create_table(
         "registered_model_tags",
-        sa.Column(
-            "model_key",
-            Int64,
-            sa.ForeignKey("registered_models.model_key", ondelete="CASCADE"),
-            primary_key=True,
-        ),
+        owned_by("model_key", Int64, "registered_models.model_key", primary_key=True),
         sa.Column("key", Str(250), primary_key=True),
         sa.Column("value", Str, nullable=False),
-        **MYSQL,
+        **MYSQL_TABLE,
     )
     op.create_table(
         "model_versions",
-        sa.Column(
-            "model_key",
-            Int64,
-            sa.ForeignKey("registered_models.model_key", ondelete="CASCADE"),
-            primary_key=True,
-        ),
+        owned_by("model_key", Int64, "registered_models.model_key", primary_key=True),
         sa.Column("version", Int64, primary_key=True),
         sa.Column("creation_time", Int64, nullable=False),
         sa.Column("last_updated_time", Int64, nullable=False),
@@ -57,7 +44,7 @@ def upgrade() -> None:
         sa.Column("current_stage", Str(32), nullable=False),
         sa.Index("model_versions_by_run", "run_id"),
         sa.Index("model_versions_by_model_id", "model_id"),
-        **MYSQL,
+        **MYSQL_TABLE,
     )
     op.create_table(
         "model_version_tags",
@@ -65,26 +52,16 @@ def upgrade() -> None:
         sa.Column("version", Int64, primary_key=True),
         sa.Column("key", Str(250), primary_key=True),
         sa.Column("value", Str, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["model_key", "version"],
-            ["model_versions.model_key", "model_versions.version"],
-            ondelete="CASCADE",
-            name="model_version_tags_model_key_version_fkey",
-        ),
-        **MYSQL,
+        owned_by_row("model_version_tags", "model_versions", "model_key", "version"),
+        **MYSQL_TABLE,
     )
     op.create_table(
         "registered_model_aliases",
         sa.Column("model_key", Int64, primary_key=True),
         sa.Column("alias", Str(255), primary_key=True),
         sa.Column("version", Int64, nullable=False),
-        sa.ForeignKeyConstraint(
-            ["model_key", "version"],
-            ["model_versions.model_key", "model_versions.version"],
-            ondelete="CASCADE",
-            name="registered_model_aliases_model_key_version_fkey",
-        ),
-        **MYSQL,
+        owned_by_row("registered_model_aliases", "model_versions", "model_key", "version"),
+        **MYSQL_TABLE,
     )
 
 
