@@ -135,10 +135,14 @@ async def test_an_announced_digest_is_checked_kept_and_served(
 ) -> None:
     parts = [os.urandom(size) for size in SIZES]
     whole = b"".join(parts)
-    _, done = await upload(client, parts, {"Repr-Digest": repr_digest(whole, algorithm)})
+    created, done = await upload(client, parts, {"Repr-Digest": repr_digest(whole, algorithm)})
     assert done.status == 200, await done.text()
     assert await view.get(TARGET) == whole
     assert await stored(view) == [TARGET]  # no part, no hidden staging object left
+    finish = {"path": "model.bin", "upload_id": created["upload_id"], "parts": created["listed"]}
+    again = await client.post(f"{MPU}/complete/{FOLDER_URL}", json=finish)  # a retried complete
+    assert again.status == 200, await again.text()
+    assert await view.get(TARGET) == whole
     if isinstance(view, MemoryView):
         return  # fsspec's memory filesystem keeps no metadata: checked, not kept
     expected = repr_digest(whole, algorithm)
