@@ -10,6 +10,10 @@ multipart upload aborted, blocks never committed), so nothing is stored and an o
 The backend is given the claimed digests up front, as one RFC 9530 field value
 (`sha-256=:...:, md5=:...:`), and stores it with the object where the store can (local xattr,
 S3/GCS user metadata, Azure metadata and Content-MD5); downloads then answer `Repr-Digest`.
+
+A multipart upload through the gateway has each part checked the same way, and the whole file's
+digest (`object_digests`, on mpu/create or mpu/complete) checked by the backend's
+`finish_parts`, which reads the joined parts once through `verified` before the file appears.
 """
 
 import asyncio
