@@ -10,7 +10,9 @@ S3 can also sign URLs, so clients may upload parts and download ranges straight 
 import asyncio
 import contextlib
 import errno
+import re
 import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -63,6 +65,14 @@ def _split_upload(upload_id: str, path: str) -> tuple[str, str]:
 def _upload_key(backend: "S3Backend", path: str, tag: str) -> str:
     """Where a gateway part upload is made: the target's key, or a hidden one if staged."""
     return backend.key(f"{FOLDER}/{tag}" if tag.startswith(STAGED) else path)
+
+
+_STAGED_NAME = re.compile(rf"^{STAGED}([0-9a-f]{{8}})[0-9a-f]{{8}}$")
+
+
+def _staged_before(key: str, started_before: float) -> bool:
+    match = _STAGED_NAME.match(key.rpartition("/")[2])
+    return match is not None and int(match.group(1), 16) < started_before
 
 
 async def _nothing() -> AsyncIterator[bytes]:
@@ -222,7 +232,8 @@ class S3Backend(ObjectStoreBackend):
         the upload is made at a hidden key instead (`_upload_key`), checked there on complete
         (S3 checks no whole-file SHA-256 or MD5 of a multipart upload itself, and its parts
         cannot be read before), then copied into place inside the store."""
-        tag = (STAGED if digests else "") + secrets.token_hex(8)
+        tag = f"{STAGED}{int(time.time()):08x}{secrets.token_hex(4)}" if digests else ""
+        tag = tag or secrets.token_hex(8)
         metadata = {} if digests else {UPLOAD_TAG: tag}
         with translated(path):
             created = await self.s3(
@@ -377,8 +388,16 @@ class S3Backend(ObjectStoreBackend):
 
     async def sweep_parts(self, started_before: float) -> int:
         """Abort the prefix's multipart uploads begun before this time (backends/s3_sweep.py:
-        by the store's date and by the sweep's own ledger, never by the store's word alone)."""
-        return await sweep_uploads(self, started_before)
+        by the store's date and by the sweep's own ledger, never by the store's word alone),
+        and remove the hidden objects of staged uploads that never got placed (a crash between
+        their complete and their copy), dated by the start time in their own names."""
+        removed = await sweep_uploads(self, started_before)
+        with translated(""):
+            keys = await self.list_keys(self.key(f"{FOLDER}/{STAGED}"), 1000)
+            stale = [key for key in keys if _staged_before(key, started_before)]
+            if stale:
+                await self.delete_keys(stale)
+        return removed + len(stale)
 
 
 class S3Upload(PartUpload):

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from aiohttp.test_utils import TestClient
 
 from backends.parts import FOLDER
 from backends.s3 import S3Backend
+from gateway.keys import BACKEND
+from gateway.sweep import sweep_once
 from tests.conftest import GatewayFactory
 from tests.gateway.test_digests import sha256sum
 from tests.gateway.test_mounts import mounted, views  # noqa: F401 - fixtures
@@ -264,3 +267,19 @@ async def test_every_mount_of_a_mount_table_checks_the_whole_file(
         if prefix != "mem":  # fsspec's memory filesystem keeps no metadata
             assert repr_digest(whole) in response.headers["Repr-Digest"].split(", "), prefix
             assert await stored(mount) == ["run/model.bin"], prefix
+
+
+@pytest.mark.parametrize("kind", [p for p in ALL_STORES if "s3" in str(p)])
+async def test_the_sweep_removes_a_staged_object_never_placed(
+    client: TestClient, view: StoreView
+) -> None:
+    """A crash between an S3 staged upload's complete and its copy leaves its hidden object:
+    the sweep removes it once its upload is older than the TTL (dated by its own name)."""
+    old = f"{FOLDER}/v{int(time.time()) - 7200:08x}0123abcd"
+    new = f"{FOLDER}/v{int(time.time()):08x}4567cdef"
+    for name in (old, new):
+        await view.put(name, b"a completed upload left behind")
+    backend = client.server.app[BACKEND]
+    assert await sweep_once(backend, 3600, "w0", 0.2) == 1
+    assert old not in await view.files()
+    assert new in await view.files()
