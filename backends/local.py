@@ -32,7 +32,7 @@ log = logging.getLogger("artgw")
 
 WRITE_BUFFER = 1 << 20
 READ_CHUNK = 1 << 20
-CHECK_READ = 4 << 20
+CHECK_READ = 1 << 20
 """The reads of a multipart upload's whole-file digest check (one thread hop each)."""
 SWEEP_MARGIN = 0.1
 """Seconds before start-up an abandoned temp file must be older than: far more than the moment
