@@ -283,3 +283,19 @@ async def test_the_sweep_removes_a_staged_object_never_placed(
     assert await sweep_once(backend, 3600, "w0", 0.2) == 1
     assert old not in await view.files()
     assert new in await view.files()
+
+
+@pytest.mark.parametrize("kind", [p for p in ALL_STORES if "s3" in str(p)])
+async def test_store_signed_part_urls_refuse_a_whole_file_digest(
+    make_gateway: GatewayFactory, view: StoreView
+) -> None:
+    """With --presigned-urls the parts go straight to S3: artgw could not check the whole."""
+    client = await make_gateway(presigned_urls=True)
+    body = {"path": "model.bin", "num_parts": 1}
+    headers = {"Repr-Digest": repr_digest(b"x")}
+    made = await client.post(f"{MPU}/create/{FOLDER_URL}", json=body, headers=headers)
+    assert made.status == 400
+    assert "--presigned-urls" in (await made.json())["message"]
+    made = await client.post(f"{MPU}/create/{FOLDER_URL}", json=body)
+    assert made.status == 200  # without one, S3's own part URLs as before
+    assert not (await made.json())["credentials"][0]["url"].startswith(str(client.make_url("")))
