@@ -1,8 +1,10 @@
 """A throwaway MariaDB server on 127.0.0.1, for the test suite (the MySQL/MariaDB store).
 
 Debian's server (`mariadb-server`: mariadb-install-db and mariadbd) runs a data directory in a
-temporary folder, ignoring the system's option files. MariaDB will not run as root, so as root it
-runs as the `mysql` user, which owns the folder. The admin account `root` has no password and
+temporary folder, ignoring the system's option files. As root it runs as root (`--user=root`,
+which mariadbd asks for before it runs as root): switching to the `mysql` user would clear the
+PR_SET_PDEATHSIG every child of the harness gets (compose/procs.py), and a test run that is killed
+would leave the server running. The admin account `root` has no password and
 is reached over the server's socket; artgw connects over TCP as its own user, with a password:
 `uri()` is what `--backend-store-uri` gets.
 
@@ -22,7 +24,6 @@ from typing import Any
 from compose.procs import HOST, Proc, Service, free_port
 
 ROLE = "artgw"
-SERVER_USER = "mysql"
 
 
 def _binary(name: str) -> str:
@@ -68,13 +69,11 @@ class MariaDBServer(Service):
         self.create_database(ROLE)
 
     def _user(self) -> list[str]:
-        return [f"--user={SERVER_USER}"] if os.geteuid() == 0 else []
+        """As root, stay root: a change of user drops the parent-death signal."""
+        return ["--user=root"] if os.geteuid() == 0 else []
 
     def _install(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            shutil.chown(self.workdir, SERVER_USER, SERVER_USER)
-            shutil.chown(self.data, SERVER_USER, SERVER_USER)
         argv = [
             _binary("mariadb-install-db"),
             "--no-defaults",

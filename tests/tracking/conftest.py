@@ -1,9 +1,9 @@
 """Fixtures of the tracking tests: every store test runs on SQLite, PostgreSQL and MariaDB.
 
 PostgreSQL and MariaDB are throwaway servers the suite starts itself, once per session
-(compose/pg.py, compose/mariadb.py: Debian's servers, run as their own users when the suite runs
-as root); each test gets a new empty database in one. `store_target` names the store a test uses
-and gives it raw SQL on that database.
+(compose/pg.py, compose/mariadb.py: Debian's servers; PostgreSQL as its own user when the suite
+runs as root); each test gets a new empty database in one. `store_target` names the store a test
+uses and gives it raw SQL on that database.
 """
 
 import contextlib
