@@ -3,7 +3,7 @@
 from aiohttp import web
 
 from gateway.observability import request_id
-from gateway.observability.metrics import metrics_endpoint
+from gateway.observability.endpoint import metrics_endpoint
 from gateway.observability.middleware import observe
 from gateway.observability.ready import ready
 

@@ -1,31 +1,17 @@
-"""Prometheus metrics: what is counted, and `GET /metrics`.
+"""Prometheus metrics: what is counted (`GET /metrics` is in endpoint.py).
 
 With several workers (`artgw serve --workers N`) each process writes its samples to files in
 PROMETHEUS_MULTIPROC_DIR (prepared by `multiproc.prepare` before the fork) and `/metrics`, in any
 worker, reports the sum over all of them: one view of the server.
 """
 
-import asyncio
 import functools
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from aiohttp import web
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
-
-from gateway.observability.multiproc import ENV
+from prometheus_client import Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 """Up to a minute: big transfers take that long; longer ones land in +Inf."""
@@ -95,19 +81,3 @@ def timed_db(operation: str) -> Iterator[None]:
         yield
     finally:
         metrics().db_latency.labels(operation).observe(time.perf_counter() - started)
-
-
-@functools.cache
-def _registry() -> CollectorRegistry:
-    if not os.environ.get(ENV):
-        return REGISTRY
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
-
-
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    metrics()  # every family is listed, even before its first sample
-    # multiprocess mode reads one file per worker: off the loop
-    body = await asyncio.to_thread(generate_latest, _registry())
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

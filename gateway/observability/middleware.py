@@ -9,7 +9,7 @@ from aiohttp import web
 from gateway.errors import Handler, store_error_kind
 from gateway.keys import FAILURE, SENDFILE_BYTES
 from gateway.observability import request_id
-from gateway.observability.metrics import metrics
+from gateway.observability.recorder import recorder
 
 METHODS = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"}
 CLIENT_GONE = 499
@@ -21,11 +21,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     rid = request_id.from_request(request)
     request[request_id.KEY] = rid
     token = request_id.current.set(rid)
-    m = metrics()
+    samples = recorder()
     started = time.perf_counter()
     status = 500
     response: web.StreamResponse | None = None
-    m.in_flight.inc()
+    samples.started()
     try:
         response = await handler(request)
         status = response.status
@@ -40,28 +40,17 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         status = CLIENT_GONE
         raise
     finally:
-        m.in_flight.dec()
         request_id.current.reset(token)
-        _record(request, response, status, time.perf_counter() - started)
-
-
-def _record(
-    request: web.Request, response: web.StreamResponse | None, status: int, seconds: float
-) -> None:
-    m = metrics()
-    labels = (route_of(request), request.method if request.method in METHODS else "other")
-    m.requests.labels(*labels, str(status)).inc()
-    m.latency.labels(*labels).observe(seconds)
-    received = getattr(request.content, "total_bytes", 0)
-    if received:
-        m.received.labels(*labels).inc(received)
-    sent = bytes_sent(request, response)
-    if sent:
-        m.sent.labels(*labels).inc(sent)
-    failure = request.get(FAILURE)
-    kind = store_error_kind(failure) if failure is not None else None
-    if kind:
-        m.store_errors.labels(kind).inc()
+        failure = request.get(FAILURE)
+        method = request.method
+        samples.finished(
+            (route_of(request), method if method in METHODS else "other"),
+            status,
+            time.perf_counter() - started,
+            getattr(request.content, "total_bytes", 0),
+            bytes_sent(request, response),
+            store_error_kind(failure) if failure is not None else None,
+        )
 
 
 def route_of(request: web.BaseRequest) -> str:

@@ -19,8 +19,8 @@ current: contextvars.ContextVar[str] = contextvars.ContextVar("artgw_request_id"
 
 
 def from_request(request: web.BaseRequest) -> str:
-    given = request.headers.get(HEADER, "")
-    return given if _SANE.match(given) else secrets.token_hex(16)
+    given = request.headers.get(HEADER)
+    return given if given is not None and _SANE.match(given) else secrets.token_hex(16)
 
 
 def of(request: web.BaseRequest) -> str:

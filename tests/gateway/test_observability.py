@@ -1,5 +1,6 @@
 """Request ids, `/metrics`, JSON logs and `/health/ready`, over real loopback HTTP."""
 
+import asyncio
 import json
 import os
 import re
@@ -7,7 +8,10 @@ from pathlib import Path
 
 import requests
 from aiohttp.test_utils import TestClient
+from prometheus_client import CollectorRegistry, Histogram
 
+from gateway.observability.metrics import LATENCY_BUCKETS
+from gateway.observability.recorder import observe_all
 from tests.promtext import samples, value
 
 A = "/api/2.0/mlflow-artifacts/artifacts"
@@ -121,3 +125,53 @@ def test_workers_report_one_view_and_json_logs(artgw, tmp_path: Path) -> None:
 
 def _json_lines(log: str) -> list[dict]:
     return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+
+
+async def test_concurrent_requests_are_each_counted(gateway: TestClient, store) -> None:
+    """Samples of requests answered in the same turn of the event loop are written together."""
+    await store.put("c/f.bin", b"x" * 100)
+    before = await scrape(gateway)
+    responses = await asyncio.gather(*(gateway.get(f"{A}/c/f.bin") for _ in range(25)))
+    assert [r.status for r in responses] == [200] * 25
+    after = await scrape(gateway)
+    labels = {"route": ROUTE, "method": "GET"}
+
+    def grew(name: str, **more: str) -> float:
+        return value(after, name, **labels, **more) - value(before, name, **labels, **more)
+
+    assert grew("artgw_http_requests_total", status="200") == 25
+    assert grew("artgw_http_request_duration_seconds_count") == 25
+    assert grew("artgw_http_request_duration_seconds_bucket", le="+Inf") == 25
+    assert grew("artgw_http_sent_bytes_total") > 25 * 100
+    assert value(after, "artgw_http_requests_in_flight") == 1
+
+
+def test_many_observations_land_in_the_buckets_one_at_a_time_would() -> None:
+    values = [0.0, 0.0005, 0.001, 0.0011, 0.003, 0.07, 0.07, 0.9, 29.0, 61.0, 1e6]
+    one_by_one, together = (
+        Histogram("h", "h", registry=CollectorRegistry(), buckets=LATENCY_BUCKETS) for _ in range(2)
+    )
+    for v in values:
+        one_by_one.observe(v)
+    observe_all(together, values)
+    assert _samples_of(together) == _samples_of(one_by_one)
+
+    class Plain:  # no prometheus-client internals: each value is observed on its own
+        def __init__(self) -> None:
+            self.seen: list[float] = []
+
+        def observe(self, amount: float) -> None:
+            self.seen.append(amount)
+
+    plain = Plain()
+    observe_all(plain, values)
+    assert plain.seen == values
+
+
+def _samples_of(histogram: Histogram) -> list[tuple[str, dict, float]]:
+    return [
+        (s.name, s.labels, s.value)
+        for metric in histogram.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")
+    ]
