@@ -9,7 +9,13 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.artgw_process import artgw_command
-from tests.tracking.import_sources import checksum, file_store_uri, snapshot, write_store
+from tests.tracking.import_sources import (
+    checksum,
+    file_store_uri,
+    mlflow_database,
+    snapshot,
+    write_store,
+)
 
 # mlflow's own notices (its SQL store uses deprecated SQLAlchemy loaders)
 pytestmark = [
@@ -24,7 +30,7 @@ def _source(kind: str, tmp_path: Path) -> tuple[str, Path, str]:
         path = tmp_path / "mlruns"
         return file_store_uri(path), path, str(path)
     path = tmp_path / "mlflow-src.db"
-    return f"sqlite:///{path}", path, f"sqlite:///{path}"
+    return mlflow_database(path), path, f"sqlite:///{path}"
 
 
 def artgw_import(*args: str) -> subprocess.CompletedProcess[str]:

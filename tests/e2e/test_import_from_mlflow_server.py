@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from tests.e2e.mlflow_server import MlflowServer
 from tests.e2e.test_import_client import artgw_import
 from tests.tracking.import_models import models_snapshot
-from tests.tracking.import_sources import snapshot
+from tests.tracking.import_sources import mlflow_database, snapshot
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::UserWarning", "ignore::FutureWarning", "ignore::DeprecationWarning"
@@ -58,6 +58,7 @@ def moved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The mlflow server's database and artifacts, what its client read, and the ids made."""
     cwd = tmp_path_factory.mktemp("mlflow-server")
     before = mlflow.get_tracking_uri()
+    mlflow_database(cwd / "mlflow.db")  # made by MLflow's migrations once per process
     with MlflowServer(cwd) as server:
         try:
             ids = write_through(server.url, tmp_path_factory.mktemp("scratch"))

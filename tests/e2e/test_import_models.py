@@ -14,7 +14,13 @@ from mlflow import MlflowClient
 
 from tests.e2e.test_import_client import artgw_import
 from tests.tracking.import_models import models_snapshot, write_models
-from tests.tracking.import_sources import checksum, file_store_uri, snapshot, write_store
+from tests.tracking.import_sources import (
+    checksum,
+    file_store_uri,
+    mlflow_database,
+    snapshot,
+    write_store,
+)
 from tracking.importer.report import Report
 from tracking.importer.run import run_import
 from tracking.sql_store import SqlStore
@@ -56,7 +62,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Source]:
     database = root / "mlflow.db"
     return {
         "file": Source(file_store_uri(root / "mlruns"), root / "mlruns", str(root / "mlruns")),
-        "sqlite": Source(f"sqlite:///{database}", database, f"sqlite:///{database}"),
+        "sqlite": Source(mlflow_database(database), database, f"sqlite:///{database}"),
     }
 
 

@@ -1,9 +1,13 @@
 """MLflow stores written by the real mlflow client, for the import tests, and what a client
 reads back from a store (to compare a source with artgw after the import)."""
 
+import atexit
+import functools
 import hashlib
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,22 @@ from mlflow.entities import Metric, ViewType
 def file_store_uri(path: Path) -> str:
     os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # maintenance mode in mlflow 3.18
     return f"file:{path}"
+
+
+def mlflow_database(path: Path) -> str:
+    """A new MLflow SQLite database at `path`, as MLflow 3.18 creates it (its migrations take
+    20 s or more on a busy machine: they run once per process, into a template copied here)."""
+    shutil.copyfile(_template(), path)
+    return f"sqlite:///{path}"
+
+
+@functools.cache
+def _template() -> str:
+    folder = tempfile.mkdtemp(prefix="artgw-mlflow-db-")
+    atexit.register(shutil.rmtree, folder, True)
+    path = os.path.join(folder, "mlflow.db")
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
 
 
 def write_store(uri: str, points: int = 20) -> dict[str, str]:
