@@ -36,9 +36,12 @@ $(MLFLOW2_VENV)/.installed:
 	$(MLFLOW2_VENV)/bin/python -m pip install -q 'mlflow-skinny==2.22.*' numpy pandas 'sqlalchemy>=1.4,<2.1' 'alembic>=1.8,<2,!=1.10.0'
 	echo 'mlflow-skinny==2.22.*' > $@
 
+# Two workers for the tests that only check behaviour (one test file per worker at a time, so a
+# module's servers start once), then the `serial` ones alone: they measure memory, load or time.
 test: lint $(MLFLOW2_VENV)/.installed
 	bash tests/setup-system.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile -m "not serial"
+	$(BIN)/pytest -m serial
 
 wheel-check: $(VENV)/.test
 	rm -rf build/wheel-check && $(BIN)/pip wheel -q --no-deps -w build/wheel-check .

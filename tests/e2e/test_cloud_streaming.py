@@ -26,7 +26,7 @@ from tests.gateway.test_streaming import (
 )
 from tests.stores import CloudView, cloud_destination
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.serial, pytest.mark.cloud]
 A = "/api/2.0/mlflow-artifacts/artifacts"
 KINDS = ["s3", "azure", "gcs"]
 RSS_LIMIT_MIB = 96

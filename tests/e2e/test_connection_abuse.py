@@ -12,6 +12,8 @@ import pytest
 
 from tests.artgw_process import ArtgwProcess
 
+pytestmark = pytest.mark.serial
+
 IDLE_TIMEOUT = 4
 """--timeout: an idle (or never completed) connection is closed after this many seconds."""
 HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"

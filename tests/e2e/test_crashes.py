@@ -12,9 +12,12 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+import pytest
 
 from backends.paths import UPLOAD_PREFIX
 from tests.artgw_process import ArtgwProcess
+
+pytestmark = pytest.mark.serial
 
 A = "/api/2.0/mlflow-artifacts/artifacts"
 UPLOADS = 20

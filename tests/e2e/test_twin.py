@@ -27,7 +27,7 @@ from compose.pg import server_bin
 from compose.twin import ARTIFACTS_PATH, Twin
 from tests.twin_load import Load
 
-pytestmark = [pytest.mark.twin, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.serial, pytest.mark.twin, pytest.mark.timeout(900)]
 SECONDS = float(os.environ.get("ARTGW_TWIN_SECONDS", "60"))
 CLIENTS = 8
 

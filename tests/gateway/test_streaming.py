@@ -15,6 +15,8 @@ import requests
 
 from tests.artgw_process import ArtgwProcess
 
+pytestmark = pytest.mark.serial
+
 A = "/api/2.0/mlflow-artifacts/artifacts"
 GIB = 1 << 30
 BLOCK = 1 << 20

@@ -2,7 +2,11 @@
 downloaded plain and as zip, tar and tar.gz through `artgw serve`, every archive checked by
 `unzip -t` / `tar -t` and member by member against its source, the gateway's memory bounded."""
 
+import pytest
+
 from benchmarks.archive import KINDS, run
+
+pytestmark = pytest.mark.serial
 
 RSS_BOUND_MIB = 32
 """A chunk or two in flight, zip's central directory, gzip's state: far below the folder's size."""

@@ -20,6 +20,8 @@ import yaml
 
 from compose.nginx import TEMPLATE, nginx_binary, render
 
+pytestmark = pytest.mark.serial
+
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts/experiments"

@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks.soak import MiB, soak
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.serial, pytest.mark.cloud]
 
 
 def test_one_minute_soak_has_no_errors_and_flat_resources() -> None:

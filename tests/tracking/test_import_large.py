@@ -11,10 +11,13 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from mlflow import MlflowClient
 
 from tests.artgw_process import artgw_command
 from tests.tracking.import_sources import file_store_uri
+
+pytestmark = pytest.mark.serial
 
 POINTS = 100_000
 KEYS = 10
