@@ -13,6 +13,7 @@ from the event loop itself, on filesystems whose cached metadata never waits for
 
 import ctypes
 import errno
+import functools
 import os
 import re
 from typing import Any
@@ -29,6 +30,16 @@ _UNSUPPORTED = {errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG}
 
 class _OpenHow(ctypes.Structure):
     _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
+
+
+@functools.lru_cache(maxsize=64)
+def _how(flags: int, cached: bool) -> Any:
+    """The `open_how` argument for `flags`, made once (read-only to the kernel)."""
+    resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (RESOLVE_CACHED if cached else 0)
+    return ctypes.byref(_OpenHow(flags | os.O_CLOEXEC, 0, resolve))
 
 
 def _load_syscall() -> Any:
@@ -51,9 +62,8 @@ def open_beneath(dir_fd: int, path: str, flags: int, *, cached: bool = False) ->
     global _syscall
     if _syscall is None:
         return None
-    resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (RESOLVE_CACHED if cached else 0)
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, resolve)
-    fd = _syscall(SYS_OPENAT2, dir_fd, os.fsencode(path), ctypes.byref(how), ctypes.sizeof(how))
+    how = _how(flags, cached)
+    fd = _syscall(SYS_OPENAT2, dir_fd, os.fsencode(path), how, _HOW_SIZE)
     if fd >= 0:
         return fd
     code = ctypes.get_errno()

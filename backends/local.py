@@ -180,26 +180,30 @@ class LocalBackend(StagedParts):
     def _open_cached(self, path: str) -> "LocalFile | None":
         """Opened on the event loop, saving the thread hop that dominates a small download, when
         the kernel can do it without waiting for a disk: the path resolved from its caches alone
-        and a small file's bytes all in the page cache. Else None: the caller uses a thread."""
+        and a small file's bytes all in the page cache. Else None: the caller uses a thread.
+        A small file read whole keeps no descriptor (nor a file object) past this call."""
         with _named(path):
             # O_NONBLOCK: opening a FIFO must not wait for a writer; no effect on regular files
             fd = open_beneath(self._root_fd, path or ".", os.O_RDONLY | os.O_NONBLOCK, cached=True)
             if fd is None:
                 return None
-            fileobj = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed by LocalFile.close
+            kept = False
             try:
                 st = os.fstat(fd)
                 if stat_mod.S_ISDIR(st.st_mode):
                     raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
                 if not stat_mod.S_ISREG(st.st_mode):  # a device or a FIFO: not on the loop
-                    fileobj.close()
                     return None
                 info = _with_digests(_to_stat(st), fd)
                 head = read_cached(fd, info.size) if info.size <= SMALL_FILE else None
-            except BaseException:
-                fileobj.close()
-                raise
-        return LocalFile(info, fileobj, head)
+                if head is not None:
+                    return LocalFile(info, None, head)
+                fileobj = open(fd, "rb", buffering=0)  # noqa: SIM115 - closed by LocalFile.close
+                kept = True
+            finally:
+                if not kept:
+                    os.close(fd)
+        return LocalFile(info, fileobj, None)
 
     def _open(self, path: str) -> "LocalFile":
         with _named(path):
@@ -281,7 +285,6 @@ class LocalBackend(StagedParts):
                 flags = os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC
                 fd = os.open(".", flags, self._umask_mode, dir_fd=folder_fd)
                 try:
-                    _mark_in_progress(fd)  # its temp link, if it needs one, is never swept
                     if digests:
                         _store_digests(fd, digests)
                     _write_all(fd, data)
@@ -300,6 +303,7 @@ class LocalBackend(StagedParts):
             return
         except FileExistsError:
             pass
+        _mark_in_progress(fd)  # the temp link is never swept (an unnamed file cannot be)
         temp = f"{self._temp_prefix}{next(self._temp_numbers)}"
         os.link(source, temp, dst_dir_fd=folder_fd, follow_symlinks=True)
         try:
@@ -641,9 +645,9 @@ def from_url(
 
 
 class LocalFile(OpenedFile):
-    fileobj: BinaryIO
+    """`head`: the whole file, when it was small and read at open (then `fileobj` may be None)."""
 
-    def __init__(self, info: Stat, fileobj: BinaryIO, head: bytes | None) -> None:
+    def __init__(self, info: Stat, fileobj: BinaryIO | None, head: bytes | None) -> None:
         self.stat = info
         self.fileobj = fileobj
         self.head = head
@@ -652,6 +656,7 @@ class LocalFile(OpenedFile):
         if self.head is not None:
             yield self.head[offset : offset + length]
             return
+        assert self.fileobj is not None
         fd = self.fileobj.fileno()
         while length > 0:
             chunk = await asyncio.to_thread(os.pread, fd, min(READ_CHUNK, length), offset)
@@ -662,7 +667,8 @@ class LocalFile(OpenedFile):
             yield chunk
 
     async def close(self) -> None:
-        self.fileobj.close()
+        if self.fileobj is not None:
+            self.fileobj.close()
 
 
 class _named:

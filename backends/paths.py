@@ -15,6 +15,10 @@ MAX_PATH_CHARS = 4096
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_PLAIN = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}(?:/[A-Za-z0-9_-][A-Za-z0-9._-]{0,254})*")
+"""Paths of ASCII names that start with neither a dot nor a colon: safe by construction (no
+`.`/`..`, no reserved prefix, no drive, no separator or control, each name within 255 bytes), so
+the common case is one match instead of the checks below."""
 
 
 class UnsafePathError(ValueError):
@@ -32,6 +36,8 @@ def confine(path: str, *, allow_root: bool = False) -> str:
         if allow_root:
             return ""
         raise UnsafePathError(path, "the destination root is not allowed here")
+    if len(path) <= MAX_PATH_CHARS and _PLAIN.fullmatch(path):
+        return path
     reason = _reject_reason(path)
     if reason:
         raise UnsafePathError(path, reason)

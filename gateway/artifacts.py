@@ -37,7 +37,7 @@ async def upload(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     """A file; for a browser (`prefers_html`) a directory gets its HTML listing instead of a 400."""
     raw = url_tail(request, ARTIFACTS_MARKER)
-    if "archive" in request.query:
+    if request.query_string and "archive" in request.query:
         path = confine(directory_path(raw), allow_root=True)
         return await archive_response(request, backend_of(request), path, request.query["archive"])
     if raw == "" or raw.endswith("/"):

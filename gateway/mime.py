@@ -2,6 +2,7 @@
 
 import mimetypes
 import re
+from functools import lru_cache
 from urllib.parse import quote
 
 _TEXT_EXTENSIONS = frozenset(
@@ -43,6 +44,21 @@ def guess_mime_type(name: str) -> str:
     _, dot, extension = name.rpartition(".")
     if dot and extension.lower() in _TEXT_EXTENSIONS:
         return "text/plain"
+    if ":" in name:  # `mimetypes` reads a name like `data:...` as a URL: not cached
+        return _standard_guess(name)
+    stem = name.lstrip(".")  # leading dots never start an extension
+    start = stem.find(".")
+    return "application/octet-stream" if start < 0 else _guess_by_extensions(stem[start:])
+
+
+@lru_cache(maxsize=512)
+def _guess_by_extensions(extensions: str) -> str:
+    """The guess for any name ending in `extensions` (`.tar.gz`): `mimetypes` looks at nothing
+    else, and a folder holds many names with the same few endings."""
+    return _standard_guess(f"x{extensions}")
+
+
+def _standard_guess(name: str) -> str:
     guessed, _ = mimetypes.guess_type(name, strict=False)
     return guessed or "application/octet-stream"
 

@@ -63,3 +63,23 @@ def test_root_only_where_allowed() -> None:
     assert confine("", allow_root=True) == ""
     with pytest.raises(UnsafePathError):
         confine("..", allow_root=True)
+
+
+def test_the_plain_path_shortcut_agrees_with_every_check() -> None:
+    """`confine` accepts plain ASCII paths with one pattern; built from the pieces that matter
+    to the checks, every path gets the answer the full checks give."""
+    from itertools import product
+
+    from backends.paths import _reject_reason
+
+    pieces = ["a", "Z9", "_", "-", ".", "..", "/", ":", "C:", "\\", "\x00", "\n", "é", " "]
+    pieces += [".artgw.upload.", "x" * 254, "x" * 255]
+    for count in (1, 2, 3):
+        for parts in product(pieces, repeat=count):
+            path = "".join(parts)
+            expected = None if _reject_reason(path) else path
+            try:
+                got: str | None = confine(path)
+            except UnsafePathError:
+                got = None
+            assert got == expected, path
