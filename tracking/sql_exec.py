@@ -64,14 +64,18 @@ def many(c: Connection, statement: ClauseElement, rows_: Sequence[Params]) -> in
         return int(cursor.rowcount)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=1024)
 def compiled(dialect: Dialect, statement: ClauseElement) -> tuple[str, Picker]:
     """The statement's SQL in the driver's parameter style, and what turns a dict of named
-    values into the parameters the driver takes (a tuple in order, or the dict itself)."""
+    values into the parameters the driver takes (a tuple in order, or the dict itself).
+
+    Bounded: statements built per shape of a search come through here too."""
     done = statement.compile(dialect=dialect)
     assert isinstance(done, SQLCompiler)
     if done.literal_execute_params or done.post_compile_params:
         raise TypeError(f"needs SQLAlchemy's own execution (expanding parameters): {done}")
+    if any(bind.value is not None for bind in done.binds.values()):
+        raise TypeError(f"bind every value by name (a literal is bound anonymously): {done}")
     names = done.positiontup
     if names is None:
         return str(done), lambda params: params

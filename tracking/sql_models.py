@@ -8,6 +8,7 @@ once (later input tags dropped), model inputs idempotent. Where MLflow answers a
 output with a 400 from the database, artgw keeps the first (the client logs each once).
 """
 
+import functools
 import math
 import uuid
 from collections.abc import Callable
@@ -31,8 +32,8 @@ from sqlalchemy import (
     update,
 )
 
+from tracking import sql_exec, sql_query, uris
 from tracking import sql_experiments as experiments
-from tracking import sql_query, uris
 from tracking.errors import InvalidValue, NotFound
 from tracking.logged_models import (
     MODEL_ARTIFACTS_DIR,
@@ -473,6 +474,8 @@ def log_outputs(c: Connection, run_id: str, outputs: list[ModelOutput]) -> None:
 
 
 def run_io(c: Connection, run_ids: list[str]) -> dict[str, RunIo]:
+    """The runs' dataset inputs, model inputs and outputs: four statements per chunk of runs,
+    run on the driver's cursor (runs/search asks for a page of runs each time)."""
     found: dict[str, dict[str, list[Any]]] = {}
 
     def add(run_id: str, kind: str, item: Any) -> None:
@@ -480,16 +483,18 @@ def run_io(c: Connection, run_ids: list[str]) -> dict[str, RunIo]:
 
     for start in range(0, len(run_ids), CHUNK):
         chunk = run_ids[start : start + CHUNK]
-        for run_id, item in _dataset_inputs(c, chunk):
+        named = {f"r{i}": run_id for i, run_id in enumerate(chunk)}
+        of_datasets, of_tags, of_inputs, of_outputs = _io_statements(len(chunk))
+        tags: dict[tuple[str, str], list[Tag]] = {}
+        for run_id, dataset_uuid, key, value in sql_exec.rows(c, of_tags, named):
+            tags.setdefault((run_id, dataset_uuid), []).append(Tag(key, value))
+        for run_id, dataset_uuid, *dataset in sql_exec.rows(c, of_datasets, named):
+            item = DatasetInput(_dataset(*dataset), tuple(tags.get((run_id, dataset_uuid), ())))
             add(run_id, "datasets", item)
-        mi = model_inputs.c
-        query = select(model_inputs).where(mi.run_id.in_(chunk)).order_by(mi.model_id)
-        for row in c.execute(query):
-            add(row.run_id, "model_inputs", row.model_id)
-        mo = model_outputs.c
-        query = select(model_outputs).where(mo.run_id.in_(chunk)).order_by(mo.step, mo.model_id)
-        for row in c.execute(query):
-            add(row.run_id, "model_outputs", ModelOutput(row.model_id, row.step))
+        for run_id, model_id in sql_exec.rows(c, of_inputs, named):
+            add(run_id, "model_inputs", model_id)
+        for run_id, model_id, step in sql_exec.rows(c, of_outputs, named):
+            add(run_id, "model_outputs", ModelOutput(model_id, step))
     return {
         run_id: RunIo(
             tuple(kinds.get("datasets", ())),
@@ -500,31 +505,30 @@ def run_io(c: Connection, run_ids: list[str]) -> dict[str, RunIo]:
     }
 
 
-def _dataset_inputs(c: Connection, run_ids: list[str]) -> list[tuple[str, DatasetInput]]:
-    d, i, t = datasets.c, inputs.c, input_tags.c
-    joined = select(i.run_id, datasets).join(datasets, d.dataset_uuid == i.dataset_uuid)
-    rows = c.execute(joined.where(i.run_id.in_(run_ids)).order_by(d.name, d.digest)).all()
-    tags: dict[tuple[str, str], list[Tag]] = {}
-    query = select(input_tags).where(t.run_id.in_(run_ids)).order_by(t.key)
-    for row in c.execute(query):
-        tags.setdefault((row.run_id, row.dataset_uuid), []).append(Tag(row.key, row.value))
-    return [
-        (
-            row.run_id,
-            DatasetInput(
-                Dataset(
-                    row.name,
-                    row.digest,
-                    row.source_type,
-                    row.source,
-                    row.dataset_schema or "",
-                    row.dataset_profile or "",
-                ),
-                tuple(tags.get((row.run_id, row.dataset_uuid), ())),
-            ),
-        )
-        for row in rows
-    ]
+def _dataset(
+    name: str, digest: str, source_type: str, source: str, schema: str | None, profile: str | None
+) -> Dataset:
+    return Dataset(name, digest, source_type, source, schema or "", profile or "")
+
+
+@functools.lru_cache(maxsize=64)
+def _io_statements(count: int) -> tuple[Select[Any], ...]:
+    """`run_io`'s statements for `count` runs, bound as r0, r1, ...: dataset inputs, their
+    tags, model inputs, model outputs (one set per page size)."""
+    ids = sql_query.bound_list("r", count)
+    d, i, t, mi, mo = datasets.c, inputs.c, input_tags.c, model_inputs.c, model_outputs.c
+    dataset = (d.name, d.digest, d.source_type, d.source, d.dataset_schema, d.dataset_profile)
+    return (
+        select(i.run_id, i.dataset_uuid, *dataset)
+        .join(datasets, d.dataset_uuid == i.dataset_uuid)
+        .where(i.run_id.in_(ids))
+        .order_by(d.name, d.digest),
+        select(t.run_id, t.dataset_uuid, t.key, t.value).where(t.run_id.in_(ids)).order_by(t.key),
+        select(mi.run_id, mi.model_id).where(mi.run_id.in_(ids)).order_by(mi.model_id),
+        select(mo.run_id, mo.model_id, mo.step)
+        .where(mo.run_id.in_(ids))
+        .order_by(mo.step, mo.model_id),
+    )
 
 
 def search_datasets(c: Connection, experiment_ids: list[str]) -> list[DatasetSummary]:

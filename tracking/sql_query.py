@@ -2,7 +2,8 @@
 share: upserts in each engine's dialect, and pages fetched one row long.
 
 Only the parser's fixed operators choose SQL; every value and every metric/param/tag key is a
-bound parameter.
+bound parameter. `shape_of` takes those values out of a search, so that the statement of one
+shape (tracking/sql_runs.py) is built and compiled once and serves every search of that shape.
 """
 
 import functools
@@ -18,10 +19,12 @@ from sqlalchemy import (
     Insert,
     String,
     Table,
+    bindparam,
     case,
     cast,
     exists,
     func,
+    literal_column,
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql, sqlite
@@ -94,15 +97,20 @@ def _child(entity: Entity, kind: str) -> tuple[Any, ColumnElement[bool]]:
 
 
 def condition(clause: Clause, entity: Entity) -> ColumnElement[bool]:
-    if clause.kind == "attribute":
-        column = entity.columns[clause.key]
-        if clause.op == "IN":
-            return column.in_(list(clause.value))  # type: ignore[arg-type]
-        return _compare(column, clause.op, clause.value)
-    child, joined = _child(entity, clause.kind)
-    found = [joined, child.c.key == clause.key, _compare(child.c.value, clause.op, clause.value)]
-    if clause.kind == "metric":
-        found.append(child.c.is_nan == 0)
+    return _condition(entity, clause.kind, clause.key, clause.op, clause.value)
+
+
+def _condition(entity: Entity, kind: str, key: Any, op: str, value: Any) -> ColumnElement[bool]:
+    """`key` (of a child) and `value`: the clause's own, or bound parameters standing for them."""
+    if kind == "attribute":
+        column = entity.columns[key]
+        if op == "IN":
+            return column.in_(list(value))
+        return _compare(column, op, value)
+    child, joined = _child(entity, kind)
+    found = [joined, child.c.key == key, _compare(child.c.value, op, value)]
+    if kind == "metric":
+        found.append(child.c.is_nan == literal_column("0"))
     return exists().where(*found)
 
 
@@ -112,17 +120,78 @@ def where(clauses: tuple[Clause, ...], entity: Entity) -> list[ColumnElement[boo
 
 def order_by(orders: tuple[Order, ...], entity: Entity) -> list[ColumnElement[Any]]:
     """The orderings, NULLs last either way (as MLflow), then the entity's default order."""
-    terms: list[ColumnElement[Any]] = []
-    for order in orders:
-        if order.kind == "attribute":
-            expression: Any = entity.columns[order.key]
+    terms = [_order(entity, o.kind, o.key, o.ascending) for o in orders]
+    return [term for pair in terms for term in pair] + list(entity.default_order)
+
+
+def _order(entity: Entity, kind: str, key: Any, ascending: bool) -> tuple[Any, Any]:
+    """NULLs last, then the value (`key` of a child: its own, or a bound parameter)."""
+    if kind == "attribute":
+        expression: Any = entity.columns[key]
+    else:
+        child, joined = _child(entity, kind)
+        expression = select(child.c.value).where(joined, child.c.key == key).scalar_subquery()
+    nulls_last = case((expression.is_(None), literal_column("1")), else_=literal_column("0"))
+    return nulls_last, expression.asc() if ascending else expression.desc()
+
+
+# -- searches by shape: one statement per shape, its values bound ---------------------------
+
+ClauseShape = tuple[str, str, str, int]
+"""(kind, attribute name or '' for a child's key, operator, length of an IN list or 0)."""
+OrderShape = tuple[str, str, bool]
+Shape = tuple[tuple[ClauseShape, ...], tuple[OrderShape, ...]]
+
+
+def shape_of(
+    clauses: tuple[Clause, ...], orders: tuple[Order, ...]
+) -> tuple[Shape, dict[str, Any]]:
+    """A search's filter and ordering without their values (what its statement depends on),
+    and the values, named as `bound_where` and `bound_order_by` bind them."""
+    values: dict[str, Any] = {}
+    clause_shapes = []
+    for i, clause in enumerate(clauses):
+        attribute = clause.key if clause.kind == "attribute" else ""
+        if not attribute:
+            values[f"k{i}"] = clause.key
+        items = clause.value if isinstance(clause.value, tuple) else ()
+        if clause.op == "IN":
+            values.update({f"v{i}_{j}": item for j, item in enumerate(items)})
         else:
-            child, joined = _child(entity, order.kind)
-            key = child.c.key == order.key
-            expression = select(child.c.value).where(joined, key).scalar_subquery()
-        terms.append(case((expression.is_(None), 1), else_=0))
-        terms.append(expression.asc() if order.ascending else expression.desc())
-    return [*terms, *entity.default_order]
+            values[f"v{i}"] = clause.value
+        clause_shapes.append((clause.kind, attribute, clause.op, len(items)))
+    order_shapes = []
+    for i, order in enumerate(orders):
+        attribute = order.key if order.kind == "attribute" else ""
+        if not attribute:
+            values[f"o{i}"] = order.key
+        order_shapes.append((order.kind, attribute, order.ascending))
+    return (tuple(clause_shapes), tuple(order_shapes)), values
+
+
+def bound_where(shapes: tuple[ClauseShape, ...], entity: Entity) -> list[ColumnElement[bool]]:
+    found = []
+    for i, (kind, attribute, op, length) in enumerate(shapes):
+        key: Any = attribute or bindparam(f"k{i}")
+        value: Any = bindparam(f"v{i}")
+        if op == "IN":
+            value = [bindparam(f"v{i}_{j}") for j in range(length)]
+        found.append(_condition(entity, kind, key, op, value))
+    return found
+
+
+def bound_order_by(shapes: tuple[OrderShape, ...], entity: Entity) -> list[ColumnElement[Any]]:
+    terms = [
+        _order(entity, kind, attribute or bindparam(f"o{i}"), ascending)
+        for i, (kind, attribute, ascending) in enumerate(shapes)
+    ]
+    return [term for pair in terms for term in pair] + list(entity.default_order)
+
+
+def bound_list(name: str, count: int) -> list[Any]:
+    """`count` bound parameters name0, name1, ...: an IN list one statement per length serves
+    (an expanding IN needs SQLAlchemy's own, slower, execution)."""
+    return [bindparam(f"{name}{i}") for i in range(count)]
 
 
 def page(items: list[T], max_results: int, offset: int) -> Page[T]:

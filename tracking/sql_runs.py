@@ -5,11 +5,12 @@ The statements of the busy paths are built once, with bound parameters, and sele
 by name in a fixed order, so that rows are unpacked by position (SQLAlchemy's per-statement and
 per-row costs dominate SQLite's own on these paths)."""
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
 from tracking import sql_exec, sql_query, uris
 from tracking import sql_experiments as experiments
@@ -147,21 +148,35 @@ def hard_delete(c: Connection, run_id: str) -> None:
 
 
 def search(c: Connection, query: Search) -> Page[Run]:
+    """One statement per shape of search (filter and ordering without their values, numbers of
+    experiments and stages), built and compiled once: per request only values are bound."""
     keys = [k for k in map(experiments.key_of, query.experiment_ids) if k is not None]
-    statement = (
+    if not keys:
+        return Page([], None)
+    stages = query.view.stages
+    shape, values = sql_query.shape_of(query.clauses, query.order_by)
+    values |= {f"e{i}": key for i, key in enumerate(keys)}
+    values |= {f"s{i}": stage for i, stage in enumerate(stages)}
+    values |= {"limit": query.max_results + 1, "offset": query.offset}
+    rows = sql_exec.rows(c, _search_statement(shape, len(keys), len(stages)), values)
+    page = sql_query.page([_to_info(row) for row in rows], query.max_results, query.offset)
+    return Page(load(c, page.items), page.next_offset)
+
+
+@functools.lru_cache(maxsize=256)
+def _search_statement(shape: sql_query.Shape, experiments: int, stages: int) -> Select[Any]:
+    clauses, orders = shape
+    return (
         select(*INFO)
         .where(
-            runs.c.experiment_id.in_(keys),
-            runs.c.lifecycle_stage.in_(query.view.stages),
-            *sql_query.where(query.clauses, sql_query.RUNS),
+            runs.c.experiment_id.in_(sql_query.bound_list("e", experiments)),
+            runs.c.lifecycle_stage.in_(sql_query.bound_list("s", stages)),
+            *sql_query.bound_where(clauses, sql_query.RUNS),
         )
-        .order_by(*sql_query.order_by(query.order_by, sql_query.RUNS))
-        .limit(query.max_results + 1)
-        .offset(query.offset)
+        .order_by(*sql_query.bound_order_by(orders, sql_query.RUNS))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
     )
-    found = [_to_info(row) for row in c.execute(statement)]
-    page = sql_query.page(found, query.max_results, query.offset)
-    return Page(load(c, page.items), page.next_offset)
 
 
 def deleted(c: Connection, experiment_ids: list[str] | None) -> list[RunInfo]:
