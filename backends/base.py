@@ -3,6 +3,9 @@
 Every backend speaks relative artifact paths that already passed `paths.confine`, and raises only
 Python's built-in file errors (FileNotFoundError, IsADirectoryError, NotADirectoryError,
 FileExistsError, PermissionError, TimeoutError, OSError) whose `filename` is that relative path.
+A remote store's failures keep their kind in the errno, after the SDK's retries
+(backends/retry.py): EHOSTUNREACH it cannot be reached, EBUSY it answered 503/429 (busy,
+throttling), EREMOTEIO it answered another 5xx; gateway/errors.py turns each into its status.
 """
 
 from abc import ABC, abstractmethod

@@ -93,7 +93,7 @@ class S3Backend(ObjectStoreBackend):
         config = {
             "connect_timeout": CONNECT_TIMEOUT,
             "read_timeout": READ_TIMEOUT,
-            "retries": {"max_attempts": ATTEMPTS, "mode": "standard"},  # backends/retry.py
+            "retries": {"total_max_attempts": ATTEMPTS, "mode": "standard"},  # backends/retry.py
         }
         return {"config_kwargs": {**config, **self.storage_options.get("config_kwargs", {})}}
 

@@ -18,6 +18,7 @@ from gateway.app import make_app
 from gateway.settings import Settings
 from tests.emulators import ServerBase
 from tests.faultproxy import FaultProxy
+from tests.promtext import value
 from tests.stores import CloudView, cloud_destination
 
 pytestmark = pytest.mark.cloud
@@ -189,6 +190,9 @@ async def test_store_5xx_is_retried_then_answered_as_json(
         gw.proxy.set("pass")
     await gw.recovers("seed/hello.txt", b"hello")
     assert not await gw.view.exists("new/a.txt")
+    metrics = await (await gw.client.get("/metrics")).text()
+    kind_counted = "busy" if failure == 503 else "failed"
+    assert value(metrics, "artgw_store_errors_total", kind=kind_counted) >= 2
 
 
 @pytest.mark.parametrize("kind", STORES)
