@@ -20,6 +20,7 @@ from gateway.tracking.validation import (
     listed,
     number,
     one_to,
+    parse_object,
     record,
     request_fields,
     string,
@@ -161,7 +162,16 @@ MODEL_METRIC_FIELDS = {
 }
 
 
+DATASET_FIELDS = {name: MODEL_METRIC_FIELDS[name] for name in ("dataset_name", "dataset_digest")}
+
+
 def _model_metric(path: str, value: Any) -> tuple[str, ModelMetric] | None:
+    """A metric that names a model, checked; None for one that does not. The request's own check
+    (log-batch's, log-metric's) passed already, so a metric without a model is checked only for
+    the fields that check does not know (a batch of 1,000 metrics is not checked twice)."""
+    if isinstance(value, dict) and value.get("model_id") in (None, ""):
+        parse_object(value, DATASET_FIELDS, prefix=f"{path}.")
+        return None
     fields = record(dict, MODEL_METRIC_FIELDS)(path, value)
     if not fields.get("model_id"):
         return None
