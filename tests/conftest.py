@@ -38,27 +38,57 @@ def no_blocking_calls(request: pytest.FixtureRequest):
         yield
 
 
-CLIENT_EXPERIMENT_VARIABLES = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+CLIENT_VARIABLES = (
+    "MLFLOW_EXPERIMENT_ID",
+    "MLFLOW_EXPERIMENT_NAME",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_REGISTRY_URI",
+)
+CLIENT_URI_STATE = (
+    ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+)
+"""Where the mlflow client keeps the URIs `set_tracking_uri` / `set_registry_uri` set: they win
+over MLFLOW_TRACKING_URI, so one left behind sends the next test's client to another store."""
+
+
+@pytest.fixture(scope="session")
+def mlflow_client_baseline() -> tuple[dict[str, str | None], dict[tuple[str, str], object]]:
+    """The client's state before any test (or a module's fixtures) touched it."""
+    kept = {name: os.environ.get(name) for name in CLIENT_VARIABLES}
+    uris = {(module, name): _module_value(module, name) for module, name in CLIENT_URI_STATE}
+    return kept, uris
 
 
 @pytest.fixture(autouse=True)
-def fresh_mlflow_client_state() -> Iterator[None]:
-    """The mlflow client keeps its active experiment (and run) in module state and in
-    MLFLOW_EXPERIMENT_ID (set_experiment sets it); a test that set one against its own server
-    must not hand that id to the next test's server."""
-    kept = {name: os.environ.get(name) for name in CLIENT_EXPERIMENT_VARIABLES}
+def fresh_mlflow_client_state(
+    mlflow_client_baseline: tuple[dict[str, str | None], dict[tuple[str, str], object]],
+) -> Iterator[None]:
+    """The mlflow client keeps its active experiment (and run) and its tracking and registry
+    URIs in module state and in environment variables (set_experiment and set_tracking_uri set
+    them); what one test (or a module's fixture) set against its own server must not reach the
+    next test: each test ends with the state the session began with."""
+    kept, uris = mlflow_client_baseline
     yield
     for name, value in kept.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+    for (module, name), value in uris.items():
+        if module in sys.modules:
+            setattr(sys.modules[module], name, value)
     fluent = sys.modules.get("mlflow.tracking.fluent")
     if fluent is None:
         return
     with contextlib.suppress(Exception):
         fluent.end_run()  # type: ignore[attr-defined]
     fluent._active_experiment_id = None  # type: ignore[attr-defined]
+
+
+def _module_value(module: str, name: str) -> object:
+    loaded = sys.modules.get(module)
+    return getattr(loaded, name, None) if loaded is not None else None
 
 
 @pytest.fixture

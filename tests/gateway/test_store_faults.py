@@ -21,7 +21,7 @@ from tests.faultproxy import FaultProxy
 from tests.promtext import value
 from tests.stores import CloudView, cloud_destination
 
-pytestmark = pytest.mark.cloud
+pytestmark = [pytest.mark.serial, pytest.mark.cloud]  # times each failure against its limit
 A = "/api/2.0/mlflow-artifacts/artifacts"
 STALL_LIMIT = 1.5
 """--store-timeout for stalls: every call must give up after this."""
