@@ -55,7 +55,9 @@ REFUSED = [
 ]
 
 
-@pytest.mark.parametrize(("case", "token", "kind", "path", "error"), REFUSED)
+@pytest.mark.parametrize(
+    ("case", "token", "kind", "path", "error"), REFUSED, ids=[case[0] for case in REFUSED]
+)
 def test_altered_tokens_are_refused(case, token, kind, path, error) -> None:
     with pytest.raises(error):
         SIGNER.verify(token, kind, path)
