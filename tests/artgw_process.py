@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -71,6 +72,26 @@ class ArtgwProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_workers(self, count: int, timeout: float = 60.0) -> None:
+        """Until `count` worker processes have each answered a request (`/health` on a new
+        connection each time; needs `--log-level debug`, whose access log names the process):
+        the first worker up takes every connection until the others listen."""
+        deadline = time.monotonic() + timeout
+        while len(self.answering_processes("GET /health")) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fewer than {count} workers answered in {timeout} s")
+            for _ in range(4 * count):
+                self._healthy()
+            time.sleep(0.1)
+
+    def answering_processes(self, request_line: str) -> set[str]:
+        """The ids of the processes whose access log shows `request_line`."""
+        return {
+            line.split("] [")[1]
+            for line in self.log().splitlines()
+            if request_line in line and "] [" in line
+        }
 
     def stop(self, timeout: float = 15.0) -> int | None:
         self.server.stop_timeout = timeout

@@ -76,7 +76,8 @@ class Load:
         visible = {
             str(p.relative_to(root)): p
             for p in root.rglob("*")
-            if p.is_file() and not p.name.startswith(UPLOAD_PREFIX)
+            if p.is_file()
+            and not any(part.startswith(UPLOAD_PREFIX) for part in p.relative_to(root).parts)
         }
         for name, status in self.answered.items():
             if status == 200:

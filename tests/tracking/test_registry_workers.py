@@ -15,6 +15,7 @@ def test_concurrent_registrations_across_workers(artgw, store_uri: str) -> None:
     server = artgw(
         "--backend-store-uri", store_uri, "--workers", str(WORKERS), "--log-level", "debug"
     )
+    server.wait_for_workers(WORKERS)
     created = requests.post(f"{server.url}{API}/registered-models/create", json={"name": "hot"})
     assert created.status_code == 200, created.text
 
@@ -42,11 +43,7 @@ def test_concurrent_registrations_across_workers(artgw, store_uri: str) -> None:
         timeout=60,
     ).json()
     assert sorted(int(v["version"]) for v in search["model_versions"]) == list(range(1, total + 1))
-    writers = {
-        line.split("] [")[1]
-        for line in server.log().splitlines()
-        if "POST /api/2.0/mlflow/model-versions/create" in line
-    }
+    writers = server.answering_processes("POST /api/2.0/mlflow/model-versions/create")
     assert len(writers) > 1, "the creates should have been spread over several processes"
     print(
         f"\n{store_uri.split(':')[0]}: {total} versions in {elapsed:.2f}s = {total / elapsed:.0f}/s"

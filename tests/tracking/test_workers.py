@@ -18,6 +18,7 @@ def test_workers_share_one_store_under_concurrent_writes(artgw, store_uri: str) 
         "--log-level",
         "debug",
     )
+    server.wait_for_workers(WORKERS)
 
     def client(n: int) -> list[str]:
         with requests.Session() as session:
@@ -44,9 +45,5 @@ def test_workers_share_one_store_under_concurrent_writes(artgw, store_uri: str) 
     found = requests.post(f"{server.url}{API}/runs/search", json=search, timeout=60).json()
     assert {run["info"]["run_id"] for run in found["runs"]} == set(created)
     assert all(run["data"]["params"][0]["key"] == "client" for run in found["runs"])
-    writers = {
-        line.split("] [")[1]
-        for line in server.log().splitlines()
-        if "POST /api/2.0/mlflow/runs/" in line
-    }
+    writers = server.answering_processes("POST /api/2.0/mlflow/runs/")
     assert len(writers) > 1, "the writes should have been spread over several processes"
