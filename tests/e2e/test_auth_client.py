@@ -168,7 +168,10 @@ def test_sighup_reloads_every_worker_without_dropping_connections(
 
     users = UsersFile(tmp_path / "users.toml")
     users.write()
-    server = artgw("--artifacts-only", "--auth-file", str(users.path), "--workers", "2")
+    server = artgw(
+        "--artifacts-only", "--auth-file", str(users.path), "--workers", "2", "--log-level", "debug"
+    )
+    server.wait_for_workers(2)  # a worker still starting would load the new file, not reload it
     session = requests.Session()  # one keep-alive connection, kept across the reload
     listing = server.url + "/api/2.0/mlflow-artifacts/artifacts?path="
     assert session.get(listing, auth=(READER.name, READER.password), timeout=10).status_code == 200

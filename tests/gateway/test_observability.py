@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import requests
@@ -103,6 +104,7 @@ def test_workers_report_one_view_and_json_logs(artgw, tmp_path: Path) -> None:
         "--artifacts-destination", str(tmp_path / "art"),
         env={"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
     )  # fmt: skip
+    _until_both_workers_answer(server)
     health = {"route": "/health", "method": "GET", "status": "200"}
     first_view = requests.get(f"{server.url}/metrics", timeout=10).text
     before = value(first_view, "artgw_http_requests_total", **health)
@@ -121,6 +123,16 @@ def test_workers_report_one_view_and_json_logs(artgw, tmp_path: Path) -> None:
     [line] = [e for e in _json_lines(server.log()) if e.get("request_id") == "dl-1"]
     assert line["method"] == "GET" and line["status"] == 200
     assert line["bytes"] > len(payload)  # the sendfile body is counted, not only the headers
+
+
+def _until_both_workers_answer(server) -> None:
+    """The first worker up takes every connection until the other listens."""
+    deadline = time.monotonic() + 60
+    while len({entry["pid"] for entry in _json_lines(server.log())}) < 2:
+        assert time.monotonic() < deadline, server.log()
+        for _ in range(8):
+            requests.get(f"{server.url}/health", timeout=10)
+        time.sleep(0.1)
 
 
 def _json_lines(log: str) -> list[dict]:
