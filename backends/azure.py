@@ -34,7 +34,7 @@ from azure.storage.blob.aio import (
     ExponentialRetry,
 )
 
-from backends.base import Capabilities, Checker, Stat
+from backends.base import Capabilities, Completion, Part, Stat
 from backends.fsspec_store import DIGEST_METADATA, translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
@@ -194,46 +194,33 @@ class AzureBackend(ObjectStoreBackend):
         staged = upload_id.startswith(STAGED)
         return self.container.get_blob_client(self.key(_staged_at(upload_id) if staged else path))
 
-    async def write_part(
-        self,
-        path: str,
-        upload_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        size: int | None = None,
-    ) -> str:
+    async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
         """Stage the part as blocks of at most BLOCK_SIZE (memory stays at one block). The ETag
         names this sending of the part and its block count, so `finish_parts` knows the ids."""
-        _check_tag(upload_id, path)
+        _check_tag(part.upload_id, path)
         sending = secrets.token_hex(4)
-        blob = self._parts_blob(path, upload_id)
+        blob = self._parts_blob(path, part.upload_id)
         count = 0
         with translated(path):
             async for block in exact_blocks(body, lambda index: BLOCK_SIZE):
                 if not block:
                     break  # an empty part: no block
-                block_id = _block_id(number, sending, count)
+                block_id = _block_id(part.number, sending, count)
                 await blob.stage_block(block_id, io.BytesIO(block), length=len(block))
                 count += 1
         return f"{sending}-{count}"
 
-    async def finish_parts(
-        self,
-        path: str,
-        upload_id: str,
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
+    async def finish_parts(self, path: str, upload: Completion) -> None:
         """Commit the block list: atomic; committing the same list again is a no-op. Blocks
         that are not staged (a wrong ETag, or another upload's commit discarded them) make
         Azure refuse the list (InvalidBlockList: 400), and the blob stays as it was."""
+        upload_id = upload.upload_id
         _check_tag(upload_id, path)
         staged = upload_id.startswith(STAGED)
-        if check is not None and not staged:
+        if upload.check is not None and not staged:
             raise OSError(errno.EINVAL, UNANNOUNCED, path)
         blocks = []
-        for number, etag in parts:
+        for number, etag in upload.parts:
             match = _SENT.match(etag)
             if not match:
                 raise OSError(errno.EINVAL, f"Part {number} has an ETag artgw never gave", path)
@@ -244,26 +231,20 @@ class AzureBackend(ObjectStoreBackend):
                 raise FileNotFoundError(errno.ENOENT, "The multipart upload was aborted", path)
             await self.check_target(path)
             if staged:
-                await self._finish_staged(path, upload_id, blocks, digests, check)
+                await self._finish_staged(path, upload, blocks)
                 return
             blob = self.container.get_blob_client(self.key(path))
             await blob.commit_block_list(blocks, metadata={"artgw_upload": upload_id})
 
-    async def _finish_staged(
-        self,
-        path: str,
-        upload_id: str,
-        blocks: list[BlobBlock],
-        digests: str | None,
-        check: Checker | None,
-    ) -> None:
-        """Commit the hidden blob, read it through `check`, copy it to `path` (inside the
+    async def _finish_staged(self, path: str, upload: Completion, blocks: list[BlobBlock]) -> None:
+        """Commit the hidden blob, read it through the check, copy it to `path` (inside the
         store, with the digests) and remove it; a retried complete finds the copy done."""
+        upload_id, check = upload.upload_id, upload.check
         staging = self._parts_blob(path, upload_id)
         target = self.container.get_blob_client(self.key(path))
         if not await staging.exists() and await self._copied(target, upload_id):
             return
-        properties = _properties(digests)
+        properties = _properties(upload.digests)
         await staging.commit_block_list(blocks, **properties)
         try:
             info = await self.stat(_staged_at(upload_id))

@@ -71,6 +71,31 @@ class MultipartUpload:
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One part of a part upload as it arrives (`Backend.write_part`)."""
+
+    upload_id: str
+    """The store's id for the upload (`Backend.begin_parts`)."""
+    number: int
+    """From 1."""
+    size: int | None = None
+    """The part's length when the client announced it (Content-Length)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What `Backend.finish_parts` makes of an upload."""
+
+    upload_id: str
+    parts: list[tuple[int, str]]
+    """(number, ETag) of every part, in the order they are joined."""
+    digests: str | None = None
+    """The whole file's digests (an RFC 9530 field value), kept with it as `write` keeps them."""
+    check: Checker | None = None
+    """What the joined bytes go through before the file appears."""
+
+
+@dataclass(frozen=True, slots=True)
 class PresignedDownload:
     url: str
     headers: dict[str, str]
@@ -175,37 +200,21 @@ class Backend(ABC):
         so that `finish_parts` can check them before the file appears."""
         raise NotImplementedError
 
-    async def write_part(
-        self,
-        path: str,
-        upload_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        size: int | None = None,
-    ) -> str:
-        """Store part `number` (from 1) of the upload as it streams in; return its ETag.
+    async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
+        """Store the part of the upload as it streams in; return its ETag.
 
         Parts may come in any order, at once, through any worker; a part sent again gets a new
-        ETag, and `finish_parts` uses the one it is given. `size` is the part's length when the
-        client announced it (Content-Length). FileNotFoundError: unknown upload.
+        ETag, and `finish_parts` uses the one it is given. FileNotFoundError: unknown upload.
         """
         raise NotImplementedError
 
-    async def finish_parts(
-        self,
-        path: str,
-        upload_id: str,
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
-        """Make the file at `path` the parts (number, ETag), joined in this order, atomically.
+    async def finish_parts(self, path: str, upload: Completion) -> None:
+        """Make the file at `path` the upload's parts, joined in their order, atomically.
 
         Nothing is visible before; finishing an upload that already finished succeeds again.
         FileNotFoundError for an unknown upload; OSError(EINVAL) when a part is missing or has
-        another ETag; either way the file at `path` is untouched. With `check`, the joined bytes
-        go through it before the file appears, and what it raises is raised with the file
-        untouched (the parts stay); `digests` are kept with the file, as `write` keeps them.
+        another ETag; either way the file at `path` is untouched. With `upload.check`, what it
+        raises is raised with the file untouched (the parts stay).
         """
         raise NotImplementedError
 

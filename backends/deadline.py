@@ -11,6 +11,7 @@ local file operation runs in a thread that cannot be interrupted.
 """
 
 import asyncio
+import dataclasses
 import errno
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -18,10 +19,11 @@ from typing import Any, TypeVar
 from backends.base import (
     Backend,
     Capabilities,
-    Checker,
+    Completion,
     Entry,
     MultipartUpload,
     OpenedFile,
+    Part,
     PresignedDownload,
     Stat,
 )
@@ -128,30 +130,15 @@ class DeadlineBackend(Backend):
     async def begin_parts(self, path: str, digests: str | None = None) -> str:
         return await self.limited(self.inner.begin_parts(path, digests), path)
 
-    async def write_part(
-        self,
-        path: str,
-        upload_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        size: int | None = None,
-    ) -> str:
-        return await self.paced(
-            path, lambda paced: self.inner.write_part(path, upload_id, number, paced, size), body
-        )
+    async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
+        return await self.paced(path, lambda paced: self.inner.write_part(path, part, paced), body)
 
-    async def finish_parts(
-        self,
-        path: str,
-        upload_id: str,
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
-        """Under the limit; with `check`, which reads the whole file from the store, the limit
+    async def finish_parts(self, path: str, upload: Completion) -> None:
+        """Under the limit; with a check, which reads the whole file from the store, the limit
         is set again after each piece read (a big file takes as long as it must)."""
+        check = upload.check
         if check is None:
-            await self.limited(self.inner.finish_parts(path, upload_id, parts, digests), path)
+            await self.limited(self.inner.finish_parts(path, upload), path)
             return
         loop = asyncio.get_running_loop()
         try:
@@ -160,7 +147,7 @@ class DeadlineBackend(Backend):
                 def rearmed(stream: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
                     return _rearmed(check(stream), deadline, self.seconds, loop)
 
-                await self.inner.finish_parts(path, upload_id, parts, digests, rearmed)
+                await self.inner.finish_parts(path, dataclasses.replace(upload, check=rearmed))
         except TimeoutError as exc:
             if exc.errno:
                 raise

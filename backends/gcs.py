@@ -25,7 +25,7 @@ from gcsfs.retry import HttpError, is_retriable, validate_response
 from google.auth import exceptions as google_auth
 from requests import exceptions as requests_errors
 
-from backends.base import Capabilities, Checker, Stat
+from backends.base import Capabilities, Completion, Stat
 from backends.fsspec_store import DIGEST_METADATA, configuring, translated
 from backends.objstore import CONNECT_TIMEOUT, READ_CHUNK, READ_TIMEOUT, ObjectStoreBackend
 from backends.objstore import PartUpload as PartUploadBase
@@ -159,18 +159,12 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
 
     # -- part uploads: staged part objects (StagedParts), joined by compose ----------------------
 
-    async def join_files(
-        self,
-        path: str,
-        sources: list[str],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
+    async def join_files(self, path: str, sources: list[str], upload: Completion) -> None:
         """Compose the part objects into the target inside the store: no byte goes through the
-        gateway (but once, in order, for `check`). A compose takes at most 32 sources, so larger
-        uploads compose groups first (into objects beside the parts, removed with them)."""
-        if check is not None:
-            await self.check_files(sources, check)
+        gateway (but once, in order, for the check). A compose takes at most 32 sources, so
+        larger uploads compose groups first (into objects beside the parts, removed with them)."""
+        if upload.check is not None:
+            await self.check_files(sources, upload.check)
         with translated(path):
             await self.check_target(path)
             keys = [self.key(source) for source in sources]
@@ -183,7 +177,7 @@ class GcsBackend(ObjectStoreBackend, StagedParts):
                     *(self.compose(g, n) for g, n in zip(groups, names, strict=True))
                 )
                 keys, level = names, level + 1
-            await self.compose(keys, self.key(path), digests)
+            await self.compose(keys, self.key(path), upload.digests)
 
     async def compose(
         self, sources: list[str], destination: str, digests: str | None = None

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import BinaryIO
 
-from backends.base import Capabilities, Checker, Entry, OpenedFile, Stat
+from backends.base import Capabilities, Completion, Entry, OpenedFile, Part, Stat
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
 from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
@@ -163,7 +163,7 @@ class LocalBackend(StagedParts):
         fd = open_beneath(self._root_fd, path or ".", flags) if self._root_fd >= 0 else None
         if fd is not None:
             return fd
-        fd = os.open(self._real(path), flags | os.O_CLOEXEC)
+        fd = os.open(self._real(path), flags | os.O_CLOEXEC)  # no openat2, or an absolute link
         try:
             self._check_fd(fd, path)
         except BaseException:
@@ -358,16 +358,7 @@ class LocalBackend(StagedParts):
                 return self._open_folder(parent), name
 
     def _open_folder(self, parent: str) -> int:
-        flags = os.O_PATH | os.O_DIRECTORY
-        fd = open_beneath(self._root_fd, parent or ".", flags) if self._root_fd >= 0 else None
-        if fd is None:  # no openat2, or an absolute link: resolve here, check what was opened
-            fd = os.open(self._real(parent), flags | os.O_CLOEXEC)
-            try:
-                self._check_fd(fd, parent)
-            except BaseException:
-                os.close(fd)
-                raise
-        return fd
+        return self._open_beneath_or_resolve(parent, os.O_PATH | os.O_DIRECTORY)
 
     async def delete(self, path: str) -> None:
         await asyncio.to_thread(self._delete, path)
@@ -388,32 +379,26 @@ class LocalBackend(StagedParts):
 
     # -- part uploads: written in place into one file of the upload --------------------------
 
-    async def write_part(
-        self,
-        path: str,
-        upload_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        size: int | None = None,
-    ) -> str:
+    async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
         """A part of announced size goes straight to its place in the upload's `data` file, at
         (number - 1) x the upload's part size (the first part's size: clients send equal parts
         but the last), so that `complete` has nothing to copy. A part that does not fit that
         layout (larger, size unknown, or sent again) is a part file of its own (StagedParts)."""
-        slot = await asyncio.to_thread(self._claim_slot, folder_of(upload_id), number, size)
+        slot = await asyncio.to_thread(self._claim_slot, folder_of(part.upload_id), part)
         if slot is None:
-            return await super().write_part(path, upload_id, number, body, size)
+            return await super().write_part(path, part, body)
         try:
             offset = slot.offset
             async for pieces in batches(body, WRITE_BUFFER):
                 offset += await asyncio.to_thread(_pwrite_all, slot.data, pieces, offset)
-            if offset - slot.offset != size:
+            if offset - slot.offset != part.size:
                 raise OSError(errno.EIO, "The part is shorter than announced", path)
             return await asyncio.to_thread(slot.record)
         finally:
             slot.close()
 
-    def _claim_slot(self, folder: str, number: int, size: int | None) -> "_Slot | None":
+    def _claim_slot(self, folder: str, part: Part) -> "_Slot | None":
+        number, size = part.number, part.size
         if size is None:
             return None
         folder_fd, _ = self._open_parent(f"{folder}/{DATA}")
@@ -437,20 +422,15 @@ class LocalBackend(StagedParts):
         return _Slot(folder_fd, slot_fd, data, (number - 1) * part_size, size)
 
     async def join_parts(
-        self,
-        path: str,
-        folder: str,
-        present: set[str],
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
+        self, path: str, folder: str, present: set[str], upload: Completion
     ) -> None:
-        """With `check`, the parts are read once, in order, before they are joined (the join
+        """With a check, the parts are read once, in order, before they are joined (the join
         itself reads nothing)."""
-        if check is not None:
-            async for _ in check(self._read_parts(path, folder, present, parts)):
+        parts = upload.parts
+        if upload.check is not None:
+            async for _ in upload.check(self._read_parts(path, folder, present, parts)):
                 pass
-        await asyncio.to_thread(self._join_parts, path, folder, present, parts, digests)
+        await asyncio.to_thread(self._join_parts, path, folder, present, parts, upload.digests)
 
     async def _read_parts(
         self, path: str, folder: str, present: set[str], parts: list[tuple[int, str]]

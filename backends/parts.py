@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 
-from backends.base import Backend, Checker
+from backends.base import Backend, Checker, Completion, Part
 from backends.paths import UPLOAD_PREFIX
 
 FOLDER = UPLOAD_PREFIX + "multipart"
@@ -70,65 +70,41 @@ class StagedParts(Backend):
     async def begin_parts(self, path: str, digests: str | None = None) -> str:
         return new_upload_id()  # nothing is stored until the first part
 
-    async def write_part(
-        self,
-        path: str,
-        upload_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        size: int | None = None,
-    ) -> str:
+    async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
         etag = secrets.token_hex(8)
-        await self.write(f"{folder_of(upload_id)}/{part_name(number, etag)}", body)
+        await self.write(f"{folder_of(part.upload_id)}/{part_name(part.number, etag)}", body)
         return etag
 
-    async def finish_parts(
-        self,
-        path: str,
-        upload_id: str,
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
-        folder = folder_of(upload_id)
+    async def finish_parts(self, path: str, upload: Completion) -> None:
+        folder = folder_of(upload.upload_id)
         try:
             present = {entry.name for entry in await self.list_dir(folder)}
         except (FileNotFoundError, NotADirectoryError):
-            if await self._exists(done_marker(upload_id)):
+            if await self._exists(done_marker(upload.upload_id)):
                 return  # finished before: a retried complete
             raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path) from None
-        await self.join_parts(path, folder, present, parts, digests, check)
-        await self.write(done_marker(upload_id), _empty())
+        await self.join_parts(path, folder, present, upload)
+        await self.write(done_marker(upload.upload_id), _empty())
         await self.delete(folder)
 
     async def join_parts(
-        self,
-        path: str,
-        folder: str,
-        present: set[str],
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
+        self, path: str, folder: str, present: set[str], upload: Completion
     ) -> None:
-        """Make `path` the listed parts, found among the names `present` in the upload's
-        folder; OSError(EINVAL) naming the parts that are not there."""
-        missing = missing_parts(present, parts)
+        """Make `path` the upload's parts, found among the names `present` in its folder;
+        OSError(EINVAL) naming the parts that are not there."""
+        missing = missing_parts(present, upload.parts)
         if missing:
             raise not_uploaded(missing, path)
-        sources = [f"{folder}/{part_name(n, etag)}" for n, etag in parts]
-        await self.join_files(path, sources, digests, check)
+        sources = [f"{folder}/{part_name(n, etag)}" for n, etag in upload.parts]
+        await self.join_files(path, sources, upload)
 
-    async def join_files(
-        self,
-        path: str,
-        sources: list[str],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
+    async def join_files(self, path: str, sources: list[str], upload: Completion) -> None:
         """Write the sources, in order, as the file at `path` (atomically, as `write` does),
-        through `check` if given: the one read of the parts is also the check."""
+        through `upload.check` if given: the one read of the parts is also the check; the
+        upload's digests are kept with it."""
         joined = self._concatenated(sources)
-        await self.write(path, check(joined) if check else joined, digests)
+        check = upload.check
+        await self.write(path, check(joined) if check else joined, upload.digests)
 
     async def check_files(self, sources: list[str], check: Checker) -> None:
         """Read the sources, in order, through `check` (for a join that reads nothing)."""

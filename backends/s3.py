@@ -20,7 +20,16 @@ import s3fs  # noqa: F401 - an uninstalled provider fails here, with the install
 from aiobotocore.session import AioSession
 from botocore import exceptions as boto
 
-from backends.base import Capabilities, Checker, MultipartUpload, PartUrl, PresignedDownload, Stat
+from backends.base import (
+    Capabilities,
+    Checker,
+    Completion,
+    MultipartUpload,
+    Part,
+    PartUrl,
+    PresignedDownload,
+    Stat,
+)
 from backends.fsspec_store import DIGEST_METADATA, stored_digests, translated
 from backends.objstore import (
     CONNECT_TIMEOUT,
@@ -241,41 +250,27 @@ class S3Backend(ObjectStoreBackend):
             )
         return f"{tag}.{created['UploadId']}"
 
-    async def write_part(
-        self,
-        path: str,
-        upload_id: str,
-        number: int,
-        body: AsyncIterable[bytes],
-        size: int | None = None,
-    ) -> str:
+    async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
         """One UploadPart: S3 needs the part's length and checksum first, so the part is
         gathered in memory (at most --max-part-size) while it arrives."""
-        tag, store_id = _split_upload(upload_id, path)
+        tag, store_id = _split_upload(part.upload_id, path)
         data = b"".join([chunk async for chunk in body])
         with translated(path):
             done = await self.s3(
                 "upload_part",
                 Key=_upload_key(self, path, tag),
                 UploadId=store_id,
-                PartNumber=number,
+                PartNumber=part.number,
                 Body=data,
             )
         return str(done["ETag"]).strip('"')
 
-    async def finish_parts(
-        self,
-        path: str,
-        upload_id: str,
-        parts: list[tuple[int, str]],
-        digests: str | None = None,
-        check: Checker | None = None,
-    ) -> None:
-        tag, store_id = _split_upload(upload_id, path)
+    async def finish_parts(self, path: str, upload: Completion) -> None:
+        tag, store_id = _split_upload(upload.upload_id, path)
         staged = tag.startswith(STAGED)
-        if check is not None and not staged:
+        if upload.check is not None and not staged:
             raise OSError(errno.EINVAL, UNANNOUNCED, path)
-        listed = {"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in parts]}
+        listed = {"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in upload.parts]}
         key, upload_key = self.key(path), _upload_key(self, path, tag)
         try:
             with translated(path):
@@ -296,7 +291,7 @@ class S3Backend(ObjectStoreBackend):
             raise FileNotFoundError(errno.ENOENT, "No such multipart upload", path) from None
         if staged:
             try:
-                await self._check_and_place(path, upload_key, tag, digests, check)
+                await self._check_and_place(path, upload_key, tag, upload.digests, upload.check)
             finally:
                 with contextlib.suppress(Exception), translated(path):
                     await self.s3("delete_object", Key=upload_key)

@@ -21,7 +21,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from backends import confine
-from backends.base import Checker
+from backends.base import Checker, Completion, Part
 from backends.streams import received_pieces
 from gateway import digests, presign
 from gateway.artifacts import json_response
@@ -202,7 +202,7 @@ async def complete(request: web.Request) -> web.Response:
     backend = backend_of(request)
     try:
         claimed = digests.merged(digests.parsed(claims.get("d")), given)
-        await backend.finish_parts(path, claims["s"], parts, *whole_file_check(claimed))
+        await backend.finish_parts(path, Completion(claims["s"], parts, *whole_file_check(claimed)))
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
     except BadDigest:
@@ -274,9 +274,8 @@ async def put_part(request: web.Request) -> web.Response:
     if claimed:  # a part's Content-Digest / Content-MD5: checked before the part is kept
         body = digests.verified(body, claimed)
     try:
-        etag = await backend_of(request).write_part(
-            path, claims["s"], number, body, request.content_length
-        )
+        part = Part(claims["s"], number, request.content_length)
+        etag = await backend_of(request).write_part(path, part, body)
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
     return web.Response(headers={"ETag": f'"{etag}"'})

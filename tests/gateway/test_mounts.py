@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from backends import DestinationError
+from backends.base import Part
 from backends.mounts import Mount, open_mounted
 from tests.conftest import ARTIFACTS, GatewayFactory
 from tests.stores import CloudView, LocalView, StoreView, cloud_destination
@@ -193,7 +194,7 @@ async def test_the_sweep_reaches_every_mount(tmp_path: Path) -> None:
     try:
         for path in ("run/a.bin", "m/run/b.bin"):
             upload = await backend.begin_parts(path)
-            await backend.write_part(path, upload, 1, one_piece(b"part"))
+            await backend.write_part(path, Part(upload, 1), one_piece(b"part"))
         assert await backend.sweep_parts(time.time() + 60) == 2
         assert await backend.sweep_parts(time.time() + 60) == 0
     finally:
