@@ -20,6 +20,7 @@ import s3fs  # noqa: F401 - an uninstalled provider fails here, with the install
 from aiobotocore.session import AioSession
 from botocore import exceptions as boto
 
+from backends import s3_stream
 from backends.base import (
     Capabilities,
     Checker,
@@ -251,14 +252,21 @@ class S3Backend(ObjectStoreBackend):
         return f"{tag}.{created['UploadId']}"
 
     async def write_part(self, path: str, part: Part, body: AsyncIterable[bytes]) -> str:
-        """One UploadPart: S3 needs the part's length and checksum first, so the part is
-        gathered in memory (at most --max-part-size) while it arrives."""
+        """One UploadPart, streamed as it arrives when the client announced its length
+        (backends/s3_stream.py); a part of unknown length is gathered in memory first (at most
+        --max-part-size), as S3 needs the length before the body."""
         tag, store_id = _split_upload(part.upload_id, path)
+        key = _upload_key(self, path, tag)
+        if part.size is not None:
+            with translated(path):
+                return await s3_stream.upload_part(
+                    self.client, self.bucket, key, store_id, part.number, body, part.size
+                )
         data = b"".join([chunk async for chunk in body])
         with translated(path):
             done = await self.s3(
                 "upload_part",
-                Key=_upload_key(self, path, tag),
+                Key=key,
                 UploadId=store_id,
                 PartNumber=part.number,
                 Body=data,
