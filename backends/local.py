@@ -18,8 +18,8 @@ import shutil
 import stat as stat_mod
 import threading
 import time
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import BinaryIO
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import BinaryIO, TypeVar
 
 from backends.base import Capabilities, Completion, Entry, OpenedFile, Part, Stat
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
@@ -39,6 +39,9 @@ SWEEP_MARGIN = 0.1
 between creating a temp file and locking it, less than a dead worker's restart (sweep.py)."""
 SMALL_FILE = 64 << 10
 """Files up to this size are read during open, saving a second thread hop."""
+SETTLED_NS = 1_000_000_000
+KNOWN_FILES = 4096
+T = TypeVar("T")
 
 
 class LocalBackend(StagedParts):
@@ -204,6 +207,45 @@ class LocalBackend(StagedParts):
                 if not kept:
                     os.close(fd)
         return LocalFile(info, fileobj, None)
+
+    @property
+    def cached_reads(self) -> bool:
+        """Whether `read_small_cached` can answer at all here (see `cached_opens_supported`)."""
+        return self._cached_opens
+
+    def read_small_cached(
+        self, path: str, known: dict[tuple[object, ...], T], make: Callable[[str, Stat], T]
+    ) -> tuple[T, bytes] | None:
+        """A small regular file's bytes, read on the event loop without waiting for a disk (as
+        `_open_cached` reads it), with `make(path, its Stat)`; or None for anything else, errors
+        included: the caller then takes the normal path, which answers them
+        (gateway/fastlane.py). `known` keeps what `make` answered per version of a file
+        (inode, times, size), so a file read again costs no xattr lookup; files changed in the
+        last second are not kept (their times may not yet tell two writes apart)."""
+        if not self._cached_opens:
+            return None
+        try:
+            fd = open_beneath(self._root_fd, path, os.O_RDONLY | os.O_NONBLOCK, cached=True)
+        except OSError:
+            return None
+        if fd is None:
+            return None
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode) or st.st_size > SMALL_FILE:
+                return None
+            key = (path, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
+            made = known.get(key)
+            if made is None:
+                made = make(path, _with_digests(_to_stat(st), fd))
+                if time.time_ns() - st.st_ctime_ns > SETTLED_NS:
+                    if len(known) >= KNOWN_FILES:
+                        known.clear()
+                    known[key] = made
+            head = read_cached(fd, st.st_size)
+            return None if head is None else (made, head)
+        finally:
+            os.close(fd)
 
     def _open(self, path: str) -> "LocalFile":
         with _named(path):

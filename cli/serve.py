@@ -14,6 +14,7 @@ from aiohttp import web
 
 from gateway.access_log import AccessLogger
 from gateway.app import make_app, open_backend
+from gateway.fastlane import FastLaneRunner
 from gateway.observability import multiproc
 from gateway.observability.logs import configure_logging
 from gateway.settings import Settings
@@ -40,22 +41,58 @@ def new_loop() -> asyncio.AbstractEventLoop:
 
 
 def run_worker(settings: Settings, *, reuse_port: bool) -> None:
-    """Serve in this process until SIGINT/SIGTERM."""
-    app = make_app(settings)
-    web.run_app(
+    """Serve in this process until SIGINT/SIGTERM: `web.run_app`'s steps, with the runner that
+    adds the fast lane for small downloads (gateway/fastlane.py)."""
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    main = loop.create_task(_run(make_app(settings), settings, reuse_port))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        if not main.done():
+            main.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+        _cancel_all(loop)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _run(app: web.Application, settings: Settings, reuse_port: bool) -> None:
+    runner = FastLaneRunner(
         app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
+        handle_signals=True,
         shutdown_timeout=SHUTDOWN_GRACE,
         access_log=logging.getLogger("artgw.access"),
         access_log_class=AccessLogger,
         keepalive_timeout=settings.timeout or 75,
-        print=None,
-        loop=new_loop(),
         handler_cancellation=True,
-        ssl_context=server_context(settings),
     )
+    await runner.setup()
+    try:
+        site = web.TCPSite(
+            runner,
+            settings.host,
+            settings.port,
+            ssl_context=server_context(settings),
+            reuse_port=reuse_port,
+        )
+        await site.start()
+        while True:
+            await asyncio.sleep(3600)
+    finally:
+        await runner.cleanup()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    """The tasks still running at exit, cancelled and awaited (as `web.run_app` does)."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
 async def check_destination(settings: Settings) -> None:

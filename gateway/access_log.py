@@ -25,12 +25,26 @@ class AccessLogger(AbstractAccessLogger):
     sent, headers included, sendfile() bodies too."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, duration: float) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S %z")
-        user = request.get(USER)
-        rid = request_id.of(request)
         sent = bytes_sent(request, response)
-        ms = duration * 1000
-        fields = {"method": request.method, "path": request.path_qs, "status": response.status}
+        rid = request_id.of(request)
+        user = request.get(USER)
+        self.line(
+            request.method, request.path_qs, response.status, sent, duration * 1000, rid, user
+        )
+
+    def line(
+        self,
+        method: str,
+        path_qs: str,
+        status: int,
+        sent: int,
+        ms: float,
+        rid: str,
+        user: str | None,
+    ) -> None:
+        """The line of one answered request (gateway/fastlane.py writes its own with it)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        fields = {"method": method, "path": path_qs, "status": status}
         fields |= {"bytes": sent, "ms": round(ms, 1), "request_id": rid}
         if user:
             fields["user"] = user
@@ -38,9 +52,9 @@ class AccessLogger(AbstractAccessLogger):
             "[%s] [%d] [DEBUG] %s %s %d %d %.1fms %s%s",
             stamp,
             os.getpid(),
-            request.method,
-            SIGNED.sub(r"\1***", request.path_qs),
-            response.status,
+            method,
+            SIGNED.sub(r"\1***", path_qs),
+            status,
             sent,
             ms,
             rid or "-",

@@ -180,11 +180,16 @@ def _unconditional(request: web.Request) -> bool:
 def small_file_response(info: Stat, body: bytes, name: str) -> web.Response:
     """A whole small file already read: headers and body leave in one write, with the same
     headers as the streamed path (validators, type, disposition, nosniff, length)."""
+    return web.Response(body=body, headers=small_file_headers(info, name))
+
+
+def small_file_headers(info: Stat, name: str) -> dict[str, str]:
+    """`small_file_response`'s headers (gateway/fastlane.py sends the same)."""
     headers = validator_headers(info)
     headers["Content-Disposition"] = content_disposition(name, "attachment")
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Content-Type"] = guess_mime_type(name)
-    return web.Response(body=body, headers=headers)
+    return headers
 
 
 def _range_error(error: RangeNotSatisfiable, size: int) -> web.Response:
