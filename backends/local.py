@@ -11,7 +11,6 @@ import errno
 import fcntl
 import itertools
 import logging
-import operator
 import os
 import secrets
 import shutil
@@ -19,7 +18,7 @@ import stat as stat_mod
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, TypeVar, cast
 
 from backends.base import Capabilities, Completion, Entry, OpenedFile, Part, Stat
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
@@ -738,40 +737,59 @@ def _to_stat(st: os.stat_result) -> Stat:
 
 def _scan(fd: int) -> list[Entry]:
     """The folder's entries (links followed but marked not `plain`, in-progress uploads and
-    dangling links left out), sorted by name. Built with comprehensions and `tuple.__new__`
-    (an Entry is a tuple): for 10,000 entries the Python work is then a fraction of the 10,000
-    `fstatat` calls."""
-    with os.scandir(fd) as it:
-        try:
-            found = [(entry.name, entry.stat(), entry.is_symlink()) for entry in it]
-        except FileNotFoundError:  # one was removed meanwhile, or is a dangling link
-            found = None
-    if found is None:
-        found = _scan_carefully(fd)
-    new, is_dir, is_file, skip = tuple.__new__, stat_mod.S_ISDIR, stat_mod.S_ISREG, UPLOAD_PREFIX
-    entries = [
-        new(Entry, (name, True, 0, st.st_mtime, not link))
+    dangling links left out), sorted by name.
+
+    The names come from `os.listdir` (no DirEntry objects) and are sorted first, so the entries
+    are made in order; each name costs one `fstatat` in the folder (`lstat` with `dir_fd`, no
+    walk of the whole path), a link a second one, followed. Built with comprehensions and
+    `tuple.__new__` (an Entry is a tuple): for 10,000 entries the Python work is then a fraction
+    of the 10,000 `fstatat` calls."""
+    names = [name for name in os.listdir(fd) if not name.startswith(UPLOAD_PREFIX)]
+    names.sort()
+    lstat = os.lstat
+    try:
+        found = [lstat(name, dir_fd=fd) for name in names]
+    except FileNotFoundError:  # one was removed meanwhile
+        names, found = _stat_carefully(fd, names)
+    new, is_dir, is_file, is_link = (
+        tuple.__new__,
+        stat_mod.S_ISDIR,
+        stat_mod.S_ISREG,
+        stat_mod.S_ISLNK,
+    )
+    entries: list[Entry | None] = [
+        _followed(fd, name)
+        if is_link(st.st_mode)
+        else new(Entry, (name, True, 0, st.st_mtime, True))
         if is_dir(st.st_mode)
-        else new(Entry, (name, False, st.st_size, st.st_mtime, is_file(st.st_mode) and not link))
-        for name, st, link in found
-        if not name.startswith(skip)
+        else new(Entry, (name, False, st.st_size, st.st_mtime, is_file(st.st_mode)))
+        for name, st in zip(names, found, strict=True)
     ]
-    entries.sort(key=_NAME)
-    return entries
+    if None in entries:  # dangling links
+        return [entry for entry in entries if entry is not None]
+    return cast(list[Entry], entries)
 
 
-def _scan_carefully(fd: int) -> list[tuple[str, os.stat_result, bool]]:
-    found = []
-    with os.scandir(fd) as it:
-        for entry in it:
-            try:
-                found.append((entry.name, entry.stat(), entry.is_symlink()))
-            except FileNotFoundError:
-                continue
-    return found
+def _followed(fd: int, name: str) -> Entry | None:
+    """The entry of a symbolic link, by what it points to (not `plain`); None when dangling."""
+    try:
+        st = os.stat(name, dir_fd=fd)
+    except FileNotFoundError:
+        return None
+    if stat_mod.S_ISDIR(st.st_mode):
+        return Entry(name, True, 0, st.st_mtime, False)
+    return Entry(name, False, st.st_size, st.st_mtime, False)
 
 
-_NAME = operator.itemgetter(0)
+def _stat_carefully(fd: int, names: list[str]) -> tuple[list[str], list[os.stat_result]]:
+    kept, found = [], []
+    for name in names:
+        try:
+            found.append(os.lstat(name, dir_fd=fd))
+        except FileNotFoundError:
+            continue
+        kept.append(name)
+    return kept, found
 
 
 def _write_all(fd: int, pieces: list[bytes]) -> None:

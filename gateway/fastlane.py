@@ -96,6 +96,9 @@ class Answer:
         self.route = route
 
 
+LEND = Answer(b"", True, "", "", "", "")
+"""`FastLane.answer`: this request is aiohttp's, the connection stays the lane's."""
+
 Prefixes = tuple[bytes, ...]
 """A file version's header lines up to Content-Length for a GET and a HEAD; () when the lane
 cannot send them."""
@@ -124,7 +127,9 @@ class FastLane:
         return cls(backend)
 
     def answer(self, head: bytes) -> Answer | None:
-        """The answer to the request `head` (without its blank line), or None: aiohttp's."""
+        """The answer to the request `head` (without its blank line), or None: aiohttp's; LEND
+        for a plain keep-alive download the lane cannot send (a missing or large file, one not
+        in the page cache, a bad path): aiohttp answers that one, and the lane the next."""
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ")
         if len(parts) != 3 or len(lines) > MAX_HEADERS:
@@ -143,14 +148,15 @@ class FastLane:
         keep_alive = _keeps_alive(version, headers.get(b"connection"))
         if keep_alive is None:
             return None
+        refused = LEND if keep_alive else None
         raw = target[len(marker) :].decode("ascii")
         try:
             path = confine(unquote(raw, errors="strict"))
         except (UnicodeDecodeError, UnsafePathError):
-            return None
+            return refused
         found = self.backend.read_small_cached(path, self.known, _prefixes)
         if found is None or not found[0]:
-            return None
+            return refused
         prefixes, body = found
         given = headers.get(b"x-request-id")
         rid = given.decode("ascii") if given is not None else ""
@@ -226,32 +232,49 @@ def _keeps_alive(version: str, connection: bytes | None) -> bool | None:
 
 
 class FastLaneHandler(RequestHandler):
-    """aiohttp's connection protocol with the lane in front: while every request so far was the
-    lane's, incoming bytes are held here until a request head is complete; the first that is
-    not the lane's, with everything after it, goes to aiohttp's parser."""
+    """aiohttp's connection protocol with the lane in front: incoming bytes are held here until
+    a request head is complete; the first request that is not the lane's, with everything after
+    it, goes to aiohttp's parser, and the connection stays aiohttp's. Only a plain download that
+    the lane cannot send (LEND), alone in what was received, is lent: the lane goes on once
+    aiohttp has answered it."""
 
     def __init__(self, manager: Server, lane: FastLane, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._lane: FastLane | None = lane
         self._held: list[bytes] = []
         """The reads (the first maybe cut) since the last request answered here."""
+        self._lent = False
+        """aiohttp got one plain request (LEND): the lane takes the next once aiohttp is idle."""
 
     def data_received(self, data: bytes) -> None:
         lane = self._lane
+        if lane is not None and self._lent:
+            waiter = self._waiter  # aiohttp waits for its next request: it answered the last
+            if waiter is None or waiter.done() or self._messages:
+                lane = self._lane = None  # still answering (the client pipelines): aiohttp's
+            self._lent = False
         if lane is None or self._force_close or self._close:
             super().data_received(data)
             return
         held = self._held
         held.append(data)
-        answers = self._answers(lane, b"".join(held) if len(held) > 1 else data)
-        if answers is None:
+        joined = b"".join(held) if len(held) > 1 else data
+        found = self._answers(lane, joined)
+        if found is None:
             self._lane = None  # aiohttp's from here on, starting with these reads as they came
             self._held = []
             for piece in held:
                 super().data_received(piece)
             return
-        if not answers:
-            return
+        answers, lent = found
+        if answers:
+            self._send(lane, answers)
+        if lent >= 0:
+            self._held = []
+            self._lent = True
+            super().data_received(joined[lent:])  # one whole request, nothing after it
+
+    def _send(self, lane: FastLane, answers: list[tuple[Answer, float]]) -> None:
         transport = self.transport
         assert transport is not None
         transport.write(b"".join(answer.data for answer, _ in answers))
@@ -262,11 +285,13 @@ class FastLaneHandler(RequestHandler):
         else:
             self.force_close()
 
-    def _answers(self, lane: FastLane, held: bytes) -> list[tuple[Answer, float]] | None:
+    def _answers(
+        self, lane: FastLane, held: bytes
+    ) -> tuple[list[tuple[Answer, float]], int] | None:
         """The answers to every request head complete in `held` (an incomplete one after them is
-        held for the next read), or None when any of them is not the lane's: aiohttp's parser
-        then gets all of `held`, as it would have (an error in one read loses its earlier
-        requests there too)."""
+        held for the next read), and where a last one that aiohttp answers (LEND) starts, or -1;
+        None when any of them is not the lane's: aiohttp's parser then gets all of `held`, as
+        it would have (an error in one read loses its earlier requests there too)."""
         transport = self.transport
         if transport is None or transport.get_write_buffer_size() > MAX_QUEUED:
             return None
@@ -280,17 +305,19 @@ class FastLaneHandler(RequestHandler):
                     return None
                 if answers:
                     self._held = [rest]
-                return answers
+                return answers, -1
             began = time.perf_counter()
             answer = lane.answer(held[start:end]) if end - start <= MAX_HEAD else None
             if answer is None or len(answers) >= MAX_PER_READ:
                 return None
+            if answer is LEND:
+                return (answers, start) if end + 4 == len(held) else None
             start = end + 4
             answers.append((answer, time.perf_counter() - began))
             if not answer.keep_alive and start < len(held):
                 return None  # aiohttp's parser refuses data after a last request: its 400
         self._held = []
-        return answers
+        return answers, -1
 
     def _record(self, lane: FastLane, answer: Answer, seconds: float) -> None:
         self._request_count += 1

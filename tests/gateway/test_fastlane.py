@@ -20,7 +20,7 @@ from aiohttp import web
 from backends.local import DIGEST_XATTR, SMALL_FILE
 from gateway.access_log import AccessLogger
 from gateway.app import make_app
-from gateway.fastlane import FastLane, FastLaneRunner, FastLaneServer
+from gateway.fastlane import LEND, FastLane, FastLaneRunner, FastLaneServer
 from gateway.settings import Settings
 from tests import promtext
 
@@ -197,17 +197,46 @@ TAKEN = ("get m.json", "head noext", "get a b.txt", "empty file", "64 KiB", "dig
 TAKEN += ("client request id", "http/1.0", "http/1.0 keep-alive", "connection close")
 TAKEN += ("lower-case escapes", "inner link", "ajax prefix", "get naïve é.csv", "get .dot")
 TAKEN += ("percent-encoded slash",)  # the normal path decodes it too: d/m.json
-REFUSED = ("too large", "raw non-ASCII", "dot dot", "outer link")
-REFUSED += ("directory", "missing", "below a file", "query", "if-none-match", "body")
-REFUSED += ("trailing space", "folded header", "space before colon", "lower-case method")
-REFUSED += ("post", "http/2 line", "connection upgrade", "bad UTF-8", "encoded dot dot")
+LENT = ("too large", "dot dot", "outer link", "directory", "missing", "below a file")
+LENT += ("bad UTF-8", "encoded dot dot", "double slash", "directory for a browser")
+"""Plain downloads the lane leaves to aiohttp, keeping the connection."""
+REFUSED = ("raw non-ASCII", "query", "if-none-match", "body", "trailing space", "folded header")
+REFUSED += ("space before colon", "lower-case method", "post", "http/2 line")
+REFUSED += ("connection upgrade", "bare line feeds", "garbage")
 
 
-@pytest.mark.parametrize("case", TAKEN + REFUSED)
+@pytest.mark.parametrize("case", TAKEN + LENT + REFUSED)
 async def test_which_requests_the_lane_takes(pair: tuple[Pair, int, int], case: str) -> None:
     lane = pair[0].lane
     head = CASES[case].split(b"\r\n\r\n", 1)[0]
-    assert (lane.answer(head) is not None) == (case in TAKEN)
+    answer = lane.answer(head)
+    kind = "refused" if answer is None else "lent" if answer is LEND else "taken"
+    assert kind == ("taken" if case in TAKEN else "lent" if case in LENT else "refused")
+
+
+async def test_lent_requests_keep_the_connection_in_the_lane(pair: tuple[Pair, int, int]) -> None:
+    """A missing file or a folder goes to aiohttp; the next request is the lane's again."""
+    runners, fast, plain = pair
+    steps = ("missing", "get m.json", "directory", "too large", "head noext", "get m.json")
+    answers = []
+    for port in (fast, plain):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        got = []
+        for step in steps:
+            writer.write(CASES[step])
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+            body = b"" if step.startswith("head") else await reader.readexactly(length)
+            got.append(_normal(head + body))
+        answers.append(got)
+        if port == fast:
+            (handler,) = runners.fast.server.connections  # type: ignore[union-attr]
+            assert handler._lane is not None  # type: ignore[attr-defined]
+        writer.close()
+    assert answers[0] == answers[1]
+    assert [a.split(b" ", 2)[1] for a in answers[0]] == [b"404", b"200", b"400", b"200"] + [
+        b"200"
+    ] * 2
 
 
 async def test_metrics_and_access_log_as_the_normal_path(
