@@ -3,7 +3,8 @@
 import asyncio
 import re
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -31,6 +32,7 @@ from tracking.store import RunInfo, TrackingStore
 _DURATION = re.compile(
     r"(?:(?P<d>[\d.]+)d)?(?:(?P<h>[\d.]+)h)?(?:(?P<m>[\d.]+)m)?(?:(?P<s>[\d.]+)s)?"
 )
+T = TypeVar("T")
 _UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
 
 
@@ -152,37 +154,49 @@ async def collect(
 
 async def _remove_models(store: TrackingStore, area: Area, plan: Plan) -> list[LoggedModel]:
     """Remove the planned logged models' folders, then their rows; return those kept."""
-    kept = []
-    for model in plan.models:
-        try:
-            freed = await remove_model_artifacts(area, model)
-        except (GcFailed, OSError) as exc:
-            click.echo(f"Logged model {model.model_id} kept: {exc}", err=True)
-            kept.append(model)
-            continue
-        assert isinstance(store, ModelStore)
+
+    async def row(model: LoggedModel) -> None:
+        assert isinstance(store, ModelStore)  # the plan holds models only from such a store
         await store.hard_delete_logged_model(model.model_id)
-        click.echo(
-            f"Logged model {model.model_id} permanently deleted: {freed.files} file(s), "
-            f"{freed.bytes} bytes."
-        )
+
+    def artifacts(model: LoggedModel) -> Awaitable[Freed]:
+        return remove_model_artifacts(area, model)
+
+    _, kept = await _remove_each(
+        plan.models, lambda m: f"Logged model {m.model_id}", artifacts, row
+    )
     return kept
 
 
 async def _remove_runs(store: TrackingStore, area: Area, plan: Plan) -> tuple[Freed, list[RunInfo]]:
+    def artifacts(run: RunInfo) -> Awaitable[Freed]:
+        return remove_artifacts(area, run)
+
+    def row(run: RunInfo) -> Awaitable[None]:
+        return store.hard_delete_run(run.run_id)
+
+    return await _remove_each(plan.runs, lambda r: f"Run {r.run_id}", artifacts, row)
+
+
+async def _remove_each(
+    items: list[T],
+    name: Callable[[T], str],
+    artifacts: Callable[[T], Awaitable[Freed]],
+    row: Callable[[T], Awaitable[None]],
+) -> tuple[Freed, list[T]]:
+    """Remove each item's artifacts, then its row (an item whose artifacts stay keeps its
+    row); (what was freed, the items kept)."""
     total, kept = Freed(), []
-    for run in plan.runs:
+    for item in items:
         try:
-            freed = await remove_artifacts(area, run)
+            freed = await artifacts(item)
         except (GcFailed, OSError) as exc:
-            click.echo(f"Run {run.run_id} kept: {exc}", err=True)
-            kept.append(run)
+            click.echo(f"{name(item)} kept: {exc}", err=True)
+            kept.append(item)
             continue
-        await store.hard_delete_run(run.run_id)
+        await row(item)
         total = Freed(total.files + freed.files, total.bytes + freed.bytes)
-        click.echo(
-            f"Run {run.run_id} permanently deleted: {freed.files} file(s), {freed.bytes} bytes."
-        )
+        click.echo(f"{name(item)} permanently deleted: {freed.files} file(s), {freed.bytes} bytes.")
     return total, kept
 
 

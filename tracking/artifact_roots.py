@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from backends import UnsafePathError, confine
 from tracking.errors import Forbidden, InvalidValue
+from tracking.uris import unquotings
 
 PROXY_SCHEME = "mlflow-artifacts"
 PROXY_MARKER = "/mlflow-artifacts/artifacts"
@@ -100,14 +101,11 @@ def _confined(root: str, path: str) -> str:
 
 def _fully_decoded_unsafe(text: str) -> bool:
     """Whether decoding `text` any number of times reveals '..', a backslash, '?' or '#'."""
-    for _ in range(10):
-        decoded = unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-        if any(char in text for char in _UNSAFE_CHARS):
+    decoded = text
+    for decoded in unquotings(text):
+        if any(char in decoded for char in _UNSAFE_CHARS):
             return True
-    return ".." in text.split("/")
+    return ".." in decoded.split("/")
 
 
 def _forbidden(root: str, reason: str) -> Forbidden:

@@ -6,9 +6,9 @@ Only runs in the deleted stage are collected. A run whose artifact folder is alr
 fine; the emptied `<run id>/` folder is removed too. A run's rows go only after its artifacts did.
 """
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from backends import Backend, Entry, confine
 from backends.mounts import Mount, open_mounted
@@ -18,6 +18,7 @@ from tracking.logged_models import MODEL_ARTIFACTS_DIR, MODELS_DIR, LoggedModel,
 from tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
 
 ARTIFACTS_DIR = "artifacts"
+T = TypeVar("T")
 
 
 class GcRefused(Exception):
@@ -97,22 +98,39 @@ def _models(store: TrackingStore) -> ModelStore:
 async def _explicit_model(
     store: TrackingStore, model_id: str, threshold_ms: int | None
 ) -> LoggedModel:
-    try:
-        model = await _models(store).get_logged_model(model_id, allow_deleted=True)
-    except NotFound:
-        raise GcRefused(f"Logged model {model_id} does not exist.") from None
-    if model.lifecycle_stage != DELETED:
-        raise GcRefused(
-            f"Logged model {model_id} is active: gc only removes deleted logged models. Delete "
-            "it first (MlflowClient().delete_logged_model), or leave it out."
-        )
-    if not _old_enough(model.last_updated_timestamp_ms, threshold_ms):
-        raise GcRefused(f"Logged model {model_id} was deleted more recently than --older-than.")
+    what = f"Logged model {model_id}"
+    model = await _existing(what, _models(store).get_logged_model(model_id, allow_deleted=True))
+    _refuse_unless_deleted(
+        what,
+        model.lifecycle_stage,
+        model.last_updated_timestamp_ms,
+        threshold_ms,
+        "gc only removes deleted logged models. Delete it first "
+        "(MlflowClient().delete_logged_model), or leave it out.",
+    )
     return model
 
 
 def _old_enough(time_ms: int | None, threshold_ms: int | None) -> bool:
     return threshold_ms is None or (time_ms or 0) < threshold_ms
+
+
+async def _existing(what: str, found: Awaitable[T]) -> T:
+    try:
+        return await found
+    except NotFound:
+        raise GcRefused(f"{what} does not exist.") from None
+
+
+def _refuse_unless_deleted(
+    what: str, stage: str, deleted_ms: int | None, threshold_ms: int | None, active: str
+) -> None:
+    """GcRefused unless `what` (as the messages name it) was deleted before the threshold;
+    `active` says why an active one is refused."""
+    if stage != DELETED:
+        raise GcRefused(f"{what} is active: {active}")
+    if not _old_enough(deleted_ms, threshold_ms):
+        raise GcRefused(f"{what} was deleted more recently than --older-than.")
 
 
 async def _explicit_run(
@@ -122,29 +140,29 @@ async def _explicit_run(
         info = (await store.get_run(run_id)).info
     except NotFound:
         return None
-    if info.lifecycle_stage != DELETED:
-        raise GcRefused(
-            f"Run {run_id} is active: gc only removes runs in the deleted stage. Delete the run "
-            "first (MlflowClient().delete_run), or leave it out."
-        )
-    if not _old_enough(info.deleted_time, threshold_ms):
-        raise GcRefused(f"Run {run_id} was deleted more recently than --older-than.")
+    _refuse_unless_deleted(
+        f"Run {run_id}",
+        info.lifecycle_stage,
+        info.deleted_time,
+        threshold_ms,
+        "gc only removes runs in the deleted stage. Delete the run first "
+        "(MlflowClient().delete_run), or leave it out.",
+    )
     return info
 
 
 async def _explicit_experiment(
     store: TrackingStore, experiment_id: str, threshold_ms: int | None
 ) -> Experiment:
-    try:
-        experiment = await store.get_experiment(experiment_id)
-    except NotFound:
-        raise GcRefused(f"Experiment {experiment_id} does not exist.") from None
-    if experiment.lifecycle_stage != DELETED:
-        raise GcRefused(
-            f"Experiment {experiment_id} is active: gc only removes deleted experiments."
-        )
-    if not _old_enough(experiment.last_update_time, threshold_ms):
-        raise GcRefused(f"Experiment {experiment_id} was deleted more recently than --older-than.")
+    what = f"Experiment {experiment_id}"
+    experiment = await _existing(what, store.get_experiment(experiment_id))
+    _refuse_unless_deleted(
+        what,
+        experiment.lifecycle_stage,
+        experiment.last_update_time,
+        threshold_ms,
+        "gc only removes deleted experiments.",
+    )
     return experiment
 
 

@@ -46,6 +46,18 @@ class ModelMetric:
 
 
 @dataclass(frozen=True, slots=True)
+class NewModel:
+    """What `ModelStore.create_logged_model` is given (a random name when it has none)."""
+
+    experiment_id: str
+    name: str | None = None
+    model_type: str = ""
+    source_run_id: str = ""
+    params: tuple[Param, ...] = ()
+    tags: tuple[Tag, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggedModel:
     model_id: str
     experiment_id: str
@@ -129,15 +141,7 @@ class ModelStore(ABC):
     """The logged-model part of the tracking store (same rules as `TrackingStore`)."""
 
     @abstractmethod
-    async def create_logged_model(
-        self,
-        experiment_id: str,
-        name: str | None,
-        model_type: str,
-        source_run_id: str,
-        params: list[Param],
-        tags: list[Tag],
-    ) -> LoggedModel:
+    async def create_logged_model(self, new: NewModel) -> LoggedModel:
         """A new PENDING model in an active experiment; a random name when none is given."""
 
     @abstractmethod

@@ -31,6 +31,21 @@ _TAG_KEY = re.compile(r"[/\w.\- :]*")
 
 
 @dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What `RegistryStore.create_model_version` is given: the source as the client sent it,
+    where its files are (`storage_location`), and what it came from."""
+
+    name: str
+    source: str
+    storage_location: str
+    run_id: str | None = None
+    run_link: str | None = None
+    description: str | None = None
+    tags: tuple[Tag, ...] = ()
+    model_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelVersion:
     name: str
     version: int

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from tracking.errors import InvalidValue
 from tracking.registry import IS_PROMPT_TAG, MAX_SEARCH_MODELS, MAX_SEARCH_VERSIONS
-from tracking.search import FilterSyntax, decode_token, tokenize, unquote
+from tracking.search import FilterSyntax, decode_token, joined_clauses, unquote
 from tracking.store import Clause, Order
 
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
@@ -124,15 +124,9 @@ def parse_filter(text: str, grammar: Grammar) -> tuple[Clause, ...]:
     if not text.strip():
         return ()
     try:
-        tokens = tokenize(text)
-        clauses = [_clause(tokens, grammar)]
-        while tokens:
-            if tokens.pop(0)[1].upper() != "AND":
-                raise FilterSyntax("clauses must be joined with AND")
-            clauses.append(_clause(tokens, grammar))
+        return joined_clauses(text, lambda tokens: _clause(tokens, grammar))
     except (ValueError, IndexError) as exc:  # ours, or the tokenizer's
         raise InvalidValue(f"Invalid filter {text!r}: {exc or 'it ends too early'}.") from None
-    return tuple(clauses)
 
 
 def _clause(tokens: list[tuple[str, str]], grammar: Grammar) -> Clause:

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 
 from tracking.artifact_roots import origin
 from tracking.errors import InvalidValue
+from tracking.uris import fully_unquote
 
 MAX_SOURCE_CHARS = 2048
 PROXY_SCHEME = "mlflow-artifacts"
@@ -96,7 +97,7 @@ def uri_problem(uri: str) -> str | None:
         return "The source is empty."
     if len(uri) > MAX_SOURCE_CHARS:
         return f"It is longer than {MAX_SOURCE_CHARS} characters."
-    decoded = fully_unquote(uri)
+    decoded = fully_unquote(uri, rounds=8)
     if _CONTROL.search(decoded):
         return "Control characters (NUL, newline, ...) are not allowed."
     if "\\" in decoded:
@@ -107,16 +108,6 @@ def uri_problem(uri: str) -> str | None:
     if any(part in (".", "..") for part in decoded.split("/")):
         return "Relative path segments ('.', '..') are not allowed."
     return None
-
-
-def fully_unquote(text: str) -> str:
-    """Percent-decoding until nothing changes (bounded), so no encoding hides a `..`."""
-    for _ in range(8):
-        decoded = unquote(text)
-        if decoded == text:
-            break
-        text = decoded
-    return text
 
 
 def _scheme(uri: str) -> str:

@@ -8,7 +8,7 @@ concurrent creates and none ever reused, not even after a version is deleted.
 
 from abc import ABC, abstractmethod
 
-from tracking.registry import ModelVersion, RegisteredModel
+from tracking.registry import ModelVersion, NewVersion, RegisteredModel
 from tracking.registry_search import RegistrySearch
 from tracking.store import Page, Tag
 
@@ -62,17 +62,7 @@ class RegistryStore(ABC):
     # -- model versions ------------------------------------------------------------------------
 
     @abstractmethod
-    async def create_model_version(
-        self,
-        name: str,
-        source: str,
-        storage_location: str,
-        run_id: str | None,
-        run_link: str | None,
-        description: str | None,
-        tags: list[Tag],
-        model_id: str | None,
-    ) -> ModelVersion: ...
+    async def create_model_version(self, new: NewVersion) -> ModelVersion: ...
 
     @abstractmethod
     async def get_model_version(self, name: str, version: int) -> ModelVersion: ...

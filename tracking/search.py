@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracking.errors import InvalidValue
@@ -79,8 +80,12 @@ class FilterSyntax(ValueError):
     """A filter that does not parse; the search modules turn it into InvalidValue."""
 
 
-def tokenize(text: str) -> list[tuple[str, str]]:
-    tokens: list[tuple[str, str]] = []
+Token = tuple[str, str]
+"""(kind, text): a token of a filter."""
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens: list[Token] = []
     position = 0
     while text[position:].strip():
         match = _TOKEN.match(text, position)
@@ -92,18 +97,24 @@ def tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+def joined_clauses(text: str, clause: Callable[[list[Token]], Clause]) -> tuple[Clause, ...]:
+    """The clauses of a filter, joined by AND, each read by `clause` from the tokens left;
+    FilterSyntax (or IndexError: it ends too early) when it does not parse."""
+    tokens = tokenize(text)
+    clauses = [clause(tokens)]
+    while tokens:
+        if tokens.pop(0)[1].upper() != "AND":
+            raise FilterSyntax("clauses must be joined with AND")
+        clauses.append(clause(tokens))
+    return tuple(clauses)
+
+
 def parse_filter(text: str, grammar: Grammar) -> tuple[Clause, ...]:
     try:
-        tokens = tokenize(text)
-        clauses = [_clause(tokens, grammar)]
-        while tokens:
-            if tokens.pop(0)[1].upper() != "AND":
-                raise FilterSyntax("clauses must be joined with AND")
-            clauses.append(_clause(tokens, grammar))
+        return joined_clauses(text, lambda tokens: _clause(tokens, grammar))
     except (FilterSyntax, IndexError) as exc:
         detail = str(exc) or "it ends too early"
         raise InvalidValue(f"Invalid value for parameter 'filter' ({text!r}): {detail}.") from None
-    return tuple(clauses)
 
 
 def parse_order_by(items: list[str], grammar: Grammar) -> tuple[Order, ...]:

@@ -41,12 +41,16 @@ def active_location(c: Connection, experiment_id: str) -> tuple[int, str]:
     if row is None:
         raise NotFound(f"No Experiment with id={experiment_id} exists")
     key, location, stage = row
+    require_active("experiment", experiment_id, stage)
+    return key, location
+
+
+def require_active(kind: str, ident: str, stage: str) -> None:
+    """MLflow's refusal to change a deleted experiment or run (`kind`) or add to it."""
     if stage != ACTIVE:
         raise InvalidValue(
-            f"The experiment {experiment_id} must be in the 'active' state. "
-            f"Current state is {stage}."
+            f"The {kind} {ident} must be in the 'active' state. Current state is {stage}."
         )
-    return key, location
 
 
 def _to_experiment(c: Connection, row: Row[Any]) -> Experiment:
@@ -166,11 +170,7 @@ def hard_delete(c: Connection, experiment_id: str) -> None:
 
 def _active(c: Connection, experiment_id: str) -> int:
     experiment = get(c, experiment_id)
-    if experiment.lifecycle_stage != ACTIVE:
-        raise InvalidValue(
-            f"The experiment {experiment_id} must be in the 'active' state. "
-            f"Current state is {experiment.lifecycle_stage}."
-        )
+    require_active("experiment", experiment_id, experiment.lifecycle_stage)
     return int(experiment.experiment_id)
 
 

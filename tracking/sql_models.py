@@ -11,7 +11,7 @@ output with a 400 from the database, artgw keeps the first (the client logs each
 import functools
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -49,6 +49,7 @@ from tracking.logged_models import (
     ModelSearch,
     ModelStatus,
     ModelStore,
+    NewModel,
     Registration,
     RunIo,
 )
@@ -163,22 +164,11 @@ def validate_name(name: str | None) -> None:
         )
 
 
-def create(
-    c: Connection,
-    experiment_id: str,
-    name: str | None,
-    model_type: str,
-    source_run_id: str,
-    params: list[Param],
-    tags: list[Tag],
-) -> LoggedModel:
+def create(c: Connection, new: NewModel) -> LoggedModel:
+    experiment_id, name = new.experiment_id, new.name
     validate_name(name)
     experiment = experiments.get(c, experiment_id)
-    if experiment.lifecycle_stage != ACTIVE:
-        raise InvalidValue(
-            f"The experiment {experiment_id} must be in the 'active' state. "
-            f"Current state is {experiment.lifecycle_stage}."
-        )
+    experiments.require_active("experiment", experiment_id, experiment.lifecycle_stage)
     model_id = MODEL_ID_PREFIX + uuid.uuid4().hex
     now = now_ms()
     c.execute(
@@ -186,8 +176,8 @@ def create(
             model_id=model_id,
             experiment_id=int(experiment.experiment_id),
             name=name or random_run_name(),
-            model_type=model_type,
-            source_run_id=source_run_id,
+            model_type=new.model_type,
+            source_run_id=new.source_run_id,
             status=int(ModelStatus.LOGGED_MODEL_PENDING),
             status_message="",
             artifact_location=uris.append_path(
@@ -198,8 +188,8 @@ def create(
             last_updated_timestamp_ms=now,
         )
     )
-    _insert_params(c, model_id, params)
-    _upsert_tags(c, model_id, tags)
+    _insert_params(c, model_id, new.params)
+    _upsert_tags(c, model_id, new.tags)
     return get(c, model_id)
 
 
@@ -245,14 +235,14 @@ def log_params(c: Connection, model_id: str, params: list[Param]) -> None:
     _insert_params(c, model_id, params)
 
 
-def _upsert_tags(c: Connection, model_id: str, tags: list[Tag]) -> None:
+def _upsert_tags(c: Connection, model_id: str, tags: Sequence[Tag]) -> None:
     values = {tag.key: tag.value for tag in tags}  # the last of a repeated key wins
     if values:
         rows = [{"model_id": model_id, "key": k, "value": v} for k, v in values.items()]
         c.execute(sql_query.upsert(c, logged_model_tags, "value"), rows)
 
 
-def _insert_params(c: Connection, model_id: str, params: list[Param]) -> None:
+def _insert_params(c: Connection, model_id: str, params: Sequence[Param]) -> None:
     """Params are logged once; the same value again is fine, another value is refused."""
     wanted: dict[str, str] = {}
     for param in params:
@@ -404,11 +394,7 @@ def _run(c: Connection, run_id: str) -> Row[Any]:
     row = c.execute(select(runs).where(runs.c.run_id == run_id)).first()
     if row is None:
         raise NotFound(f"Run with id={run_id} not found")
-    if row.lifecycle_stage != ACTIVE:
-        raise InvalidValue(
-            f"The run {run_id} must be in the 'active' state. "
-            f"Current state is {row.lifecycle_stage}."
-        )
+    experiments.require_active("run", run_id, row.lifecycle_stage)
     return row
 
 
@@ -574,18 +560,8 @@ class SqlModelStore(ModelStore):
     async def _read(self, work: Callable[[Connection], T]) -> T:
         raise NotImplementedError
 
-    async def create_logged_model(
-        self,
-        experiment_id: str,
-        name: str | None,
-        model_type: str,
-        source_run_id: str,
-        params: list[Param],
-        tags: list[Tag],
-    ) -> LoggedModel:
-        return await self._write(
-            lambda c: create(c, experiment_id, name, model_type, source_run_id, params, tags)
-        )
+    async def create_logged_model(self, new: NewModel) -> LoggedModel:
+        return await self._write(lambda c: create(c, new))
 
     async def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
         return await self._read(lambda c: get(c, model_id, allow_deleted))

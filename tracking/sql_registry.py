@@ -33,6 +33,7 @@ from tracking.registry import (
     STAGES,
     Alias,
     ModelVersion,
+    NewVersion,
     RegisteredModel,
     latest_per_stage,
 )
@@ -256,17 +257,29 @@ def _prompt_models() -> Any:
     return select(rmt.c.model_key).where(rmt.c.key == IS_PROMPT_TAG, rmt.c.value == "true")
 
 
-def search_models(c: Connection, search: RegistrySearch) -> Page[RegisteredModel]:
-    def tag_match(clause: Clause) -> ColumnElement[bool]:
-        return exists().where(
-            rmt.c.model_key == rm.c.model_key,
-            rmt.c.key == clause.key,
-            _compare(rmt.c.value, clause.op, clause.value),
-        )
+def _conditions(
+    search: RegistrySearch,
+    columns: dict[str, Any],
+    tags: Any,
+    owner: list[ColumnElement[bool]],
+    model_key: Any,
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a registry search: its clauses (a tag clause matches a row of
+    `tags` whose owner is the searched row), and no prompts unless it asked for them."""
 
-    conditions = [_condition(cl, _MODEL_COLUMNS, tag_match) for cl in search.clauses]
+    def tag_match(clause: Clause) -> ColumnElement[bool]:
+        value = _compare(tags.c.value, clause.op, clause.value)
+        return exists().where(*owner, tags.c.key == clause.key, value)
+
+    conditions = [_condition(cl, columns, tag_match) for cl in search.clauses]
     if search.exclude_prompts:
-        conditions.append(rm.c.model_key.not_in(_prompt_models()))
+        conditions.append(model_key.not_in(_prompt_models()))
+    return conditions
+
+
+def search_models(c: Connection, search: RegistrySearch) -> Page[RegisteredModel]:
+    owner = [rmt.c.model_key == rm.c.model_key]
+    conditions = _conditions(search, _MODEL_COLUMNS, rmt, owner, rm.c.model_key)
     query = select(rm).where(*conditions)
     query = _ordered(query, search, _MODEL_COLUMNS)
     rows = list(c.execute(query.limit(search.max_results + 1).offset(search.offset)))
@@ -274,17 +287,8 @@ def search_models(c: Connection, search: RegistrySearch) -> Page[RegisteredModel
 
 
 def search_versions(c: Connection, search: RegistrySearch) -> Page[ModelVersion]:
-    def tag_match(clause: Clause) -> ColumnElement[bool]:
-        return exists().where(
-            mvt.c.model_key == mv.c.model_key,
-            mvt.c.version == mv.c.version,
-            mvt.c.key == clause.key,
-            _compare(mvt.c.value, clause.op, clause.value),
-        )
-
-    conditions = [_condition(cl, _VERSION_COLUMNS, tag_match) for cl in search.clauses]
-    if search.exclude_prompts:
-        conditions.append(mv.c.model_key.not_in(_prompt_models()))
+    owner = [mvt.c.model_key == mv.c.model_key, mvt.c.version == mv.c.version]
+    conditions = _conditions(search, _VERSION_COLUMNS, mvt, owner, mv.c.model_key)
     query = select(mv, rm.c.name).join(rm, rm.c.model_key == mv.c.model_key).where(*conditions)
     query = _ordered(query, search, _VERSION_COLUMNS)
     rows = list(c.execute(query.limit(search.max_results + 1).offset(search.offset)))
@@ -382,17 +386,8 @@ def delete_alias(c: Connection, name: str, alias: str) -> None:
     c.execute(delete(rma).where(rma.c.model_key == key, rma.c.alias == alias))
 
 
-def create_version(
-    c: Connection,
-    name: str,
-    source: str,
-    storage_location: str,
-    run_id: str | None,
-    run_link: str | None,
-    description: str | None,
-    tags: list[Tag],
-    model_id: str | None,
-) -> ModelVersion:
+def create_version(c: Connection, new: NewVersion) -> ModelVersion:
+    name, tags = new.name, new.tags
     now = now_ms()
     _queue_on_row_locks(c)
     # The UPDATE takes the model row's lock before the number is read: creates queue here.
@@ -406,19 +401,15 @@ def create_version(
     key, version = c.execute(
         select(rm.c.model_key, rm.c.last_version).where(rm.c.name == name)
     ).one()
+    given = {field: getattr(new, field) for field in _GIVEN}
     c.execute(
         insert(mv).values(
             model_key=key,
             version=version,
             creation_time=now,
             last_updated_time=now,
-            description=description,
-            source=source,
-            storage_location=storage_location,
-            run_id=run_id,
-            run_link=run_link,
-            model_id=model_id,
             current_stage=STAGE_NONE,
+            **given,
         )
     )
     if tags:
@@ -431,14 +422,13 @@ def create_version(
         version=int(version),
         creation_timestamp=now,
         last_updated_timestamp=now,
-        source=source,
-        storage_location=storage_location,
-        description=description,
-        run_id=run_id,
-        run_link=run_link,
-        model_id=model_id,
         tags=tuple(sorted(tags, key=lambda t: t.key)),
+        **given,
     )
+
+
+_GIVEN = ("source", "storage_location", "description", "run_id", "run_link", "model_id")
+"""The fields of a `NewVersion` stored as given (same names in the table and the entity)."""
 
 
 def _queue_on_row_locks(c: Connection) -> None:

@@ -8,7 +8,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from tracking import sql_registry as sql
-from tracking.registry import ModelVersion, RegisteredModel
+from tracking.registry import ModelVersion, NewVersion, RegisteredModel
 from tracking.registry_search import RegistrySearch
 from tracking.registry_store import RegistryStore
 from tracking.store import Page, Tag
@@ -62,22 +62,8 @@ class SqlRegistryStore(RegistryStore):
     async def get_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         return await self._read(lambda c: sql.version_by_alias(c, name, alias))
 
-    async def create_model_version(
-        self,
-        name: str,
-        source: str,
-        storage_location: str,
-        run_id: str | None,
-        run_link: str | None,
-        description: str | None,
-        tags: list[Tag],
-        model_id: str | None,
-    ) -> ModelVersion:
-        return await self._write(
-            lambda c: sql.create_version(
-                c, name, source, storage_location, run_id, run_link, description, tags, model_id
-            )
-        )
+    async def create_model_version(self, new: NewVersion) -> ModelVersion:
+        return await self._write(lambda c: sql.create_version(c, new))
 
     async def get_model_version(self, name: str, version: int) -> ModelVersion:
         return await self._read(lambda c: sql.get_version(c, name, version))

@@ -24,6 +24,7 @@ from tracking.store import (
     DELETED,
     RUN_NAME_TAG,
     Metric,
+    NewRun,
     Page,
     Param,
     Run,
@@ -64,32 +65,22 @@ def info(c: Connection, run_id: str) -> RunInfo:
 
 def active(c: Connection, run_id: str) -> RunInfo:
     found = info(c, run_id)
-    if found.lifecycle_stage != ACTIVE:
-        raise InvalidValue(
-            f"The run {run_id} must be in the 'active' state. "
-            f"Current state is {found.lifecycle_stage}."
-        )
+    experiments.require_active("run", run_id, found.lifecycle_stage)
     return found
 
 
-def create(
-    c: Connection,
-    experiment_id: str,
-    user_id: str,
-    start_time: int,
-    name: str | None,
-    tags: list[Tag],
-) -> Run:
-    key, location = experiments.active_location(c, experiment_id)
-    name = _run_name(name, tags)
+def create(c: Connection, new: NewRun) -> Run:
+    tags = new.tags
+    key, location = experiments.active_location(c, new.experiment_id)
+    name = _run_name(new.run_name, tags)
     run_id = uuid.uuid4().hex
     made = RunInfo(
         run_id,
         str(key),
         name,
-        user_id,
+        new.user_id,
         "RUNNING",
-        start_time,
+        new.start_time,
         None,
         uris.append_path(location, run_id, "artifacts"),
         ACTIVE,
@@ -105,7 +96,7 @@ def _columns(run: RunInfo) -> dict[str, Any]:
     return {column.name: value for column, value in zip(INFO, values + times, strict=True)}
 
 
-def _run_name(name: str | None, tags: list[Tag]) -> str:
+def _run_name(name: str | None, tags: Sequence[Tag]) -> str:
     tag_name = next((tag.value for tag in tags if tag.key == RUN_NAME_TAG), None)
     if name and tag_name and name != tag_name:
         raise InvalidValue(

@@ -22,6 +22,7 @@ from tracking.store import (
     DELETED,
     Experiment,
     Metric,
+    NewRun,
     Page,
     Param,
     Run,
@@ -101,17 +102,8 @@ class SqlStore(SqlModelStore, SqlRegistryStore, TrackingStore):
 
     # -- runs ----------------------------------------------------------------------------------
 
-    async def create_run(
-        self,
-        experiment_id: str,
-        user_id: str,
-        start_time: int,
-        run_name: str | None,
-        tags: list[Tag],
-    ) -> Run:
-        return await self._write(
-            lambda c: runs.create(c, experiment_id, user_id, start_time, run_name, tags)
-        )
+    async def create_run(self, new: NewRun) -> Run:
+        return await self._write(lambda c: runs.create(c, new))
 
     async def get_run(self, run_id: str) -> Run:
         return await self._read(lambda c: runs.get(c, run_id))

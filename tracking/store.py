@@ -82,6 +82,18 @@ class RunInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class NewRun:
+    """What `TrackingStore.create_run` is given; without a name the run gets a random one (or
+    its `mlflow.runName` tag's)."""
+
+    experiment_id: str
+    user_id: str
+    start_time: int
+    run_name: str | None = None
+    tags: tuple[Tag, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     info: RunInfo
     metrics: tuple[Metric, ...] = ()
@@ -177,14 +189,7 @@ class TrackingStore(ABC):
     # -- runs ----------------------------------------------------------------------------------
 
     @abstractmethod
-    async def create_run(
-        self,
-        experiment_id: str,
-        user_id: str,
-        start_time: int,
-        run_name: str | None,
-        tags: list[Tag],
-    ) -> Run: ...
+    async def create_run(self, new: NewRun) -> Run: ...
 
     @abstractmethod
     async def get_run(self, run_id: str) -> Run: ...

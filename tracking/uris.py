@@ -8,6 +8,7 @@ destination, which is what `destination_path` returns.
 
 import os
 import re
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from backends.registry import scheme_of
@@ -55,7 +56,7 @@ def _location_problem(location: str, default_root: str) -> str | None:
     split = urlsplit(location)
     if "#" in location or ";" in split.path:
         return "the URL can't include fragments or params"
-    decoded = _fully_unquote(location)
+    decoded = fully_unquote(location)
     if ".." in urlsplit(decoded).query or ".." in urlsplit(decoded).path.split("/"):
         return "'..' is not allowed"
     scheme = scheme_of(location)
@@ -69,13 +70,20 @@ def _location_problem(location: str, default_root: str) -> str | None:
     return None
 
 
-def _fully_unquote(text: str) -> str:
-    for _ in range(10):
+def unquotings(text: str, rounds: int = 10) -> Iterator[str]:
+    """`text` percent-decoded again and again, each new form, until nothing changes (at most
+    `rounds` times), so that no encoding hides a `..`."""
+    for _ in range(rounds):
         decoded = unquote(text)
         if decoded == text:
-            return text
+            return
         text = decoded
-    return text
+        yield text
+
+
+def fully_unquote(text: str, rounds: int = 10) -> str:
+    *_, last = text, *unquotings(text, rounds)
+    return last
 
 
 def _same_host(uri: str, other: str) -> bool:

@@ -25,6 +25,7 @@ from tracking.store import (
     DEFAULT_EXPERIMENT_ID,
     RUN_STATUSES,
     Metric,
+    NewRun,
     Param,
     Search,
     Tag,
@@ -163,13 +164,14 @@ async def create_run(request: web.Request) -> web.Response:
             "tags": listed(TAG),
         },
     )
-    run = await store_of(request).create_run(
+    new = NewRun(
         experiment_id=fields.get("experiment_id") or DEFAULT_EXPERIMENT_ID,
         user_id=fields.get("user_id", ""),
         start_time=fields.get("start_time", now_ms()),
         run_name=fields.get("run_name") or None,
-        tags=fields.get("tags", []),
+        tags=tuple(fields.get("tags", ())),
     )
+    run = await store_of(request).create_run(new)
     return json_response({"run": wire.run(run)})
 
 

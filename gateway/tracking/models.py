@@ -24,7 +24,7 @@ from gateway.tracking.validation import (
     string,
 )
 from tracking import model_search
-from tracking.logged_models import ModelSearch, ModelStatus, ModelStore
+from tracking.logged_models import ModelSearch, ModelStatus, ModelStore, NewModel
 from tracking.store import Param, Tag
 
 MAX_NAME = 500
@@ -74,14 +74,15 @@ async def create(request: web.Request) -> web.Response:
             "tags": listed(TAG),
         },
     )
-    model = await models_of(request).create_logged_model(
+    new = NewModel(
         fields["experiment_id"],
         fields.get("name") or None,
         fields.get("model_type", ""),
         fields.get("source_run_id", ""),
-        fields.get("params", []),
-        fields.get("tags", []),
+        tuple(fields.get("params", ())),
+        tuple(fields.get("tags", ())),
     )
+    model = await models_of(request).create_logged_model(new)
     return answer(model)
 
 

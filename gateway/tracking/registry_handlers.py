@@ -29,6 +29,7 @@ from tracking import registry_sources as sources
 from tracking.errors import InvalidValue, NotFound
 from tracking.registry import (
     ModelVersion,
+    NewVersion,
     canonical_stage,
     check_alias,
     check_name,
@@ -195,16 +196,17 @@ async def create_model_version(request: web.Request) -> web.Response:
         fields["source"], fields.get("run_id"), fields.get("model_id"), places_of(request.app)
     )
     source, location, run_id, model_id = await _resolve_source(request, source)
-    version = await registry.create_model_version(
+    new = NewVersion(
         fields["name"],
         source.uri,
         location,
-        run_id or fields.get("run_id") or None,
-        fields.get("run_link"),
-        fields.get("description"),
-        tags_of(fields),
-        model_id,
+        run_id=run_id or fields.get("run_id") or None,
+        run_link=fields.get("run_link"),
+        description=fields.get("description"),
+        tags=tuple(tags_of(fields)),
+        model_id=model_id,
     )
+    version = await registry.create_model_version(new)
     return version_body(version)
 
 

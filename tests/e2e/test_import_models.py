@@ -23,6 +23,7 @@ from tests.tracking.import_sources import (
 )
 from tracking.importer.report import Report
 from tracking.importer.run import run_import
+from tracking.registry import NewVersion
 from tracking.sql_store import SqlStore
 
 pytestmark = [
@@ -114,7 +115,7 @@ async def _next_version(uri: str) -> tuple[int, int]:
     await store.open()
     try:
         made = [
-            await store.create_model_version(name, URI, URI, None, None, None, [], None)
+            await store.create_model_version(NewVersion(name, URI, URI))
             for name in ("reg", "empty")
         ]
         return made[0].version, made[1].version

@@ -13,11 +13,11 @@ from sqlalchemy import update
 
 from cli.main import main
 from tracking.errors import NotFound
-from tracking.logged_models import LoggedModel
+from tracking.logged_models import LoggedModel, NewModel
 from tracking.open import store_from_uri
 from tracking.schema import logged_models, runs
 from tracking.sql_store import SqlStore
-from tracking.store import RunInfo
+from tracking.store import NewRun, RunInfo
 
 ROOT = "mlflow-artifacts:/"
 T = TypeVar("T")
@@ -45,7 +45,7 @@ class World:
         return asyncio.run(opened())
 
     def new_run(self, experiment_id: str = "0", files: int = 2, deleted: bool = True) -> RunInfo:
-        run = self.run(lambda s: s.create_run(experiment_id, "u", 1, None, []))
+        run = self.run(lambda s: s.create_run(NewRun(experiment_id, "u", 1)))
         folder = self.dest / run.info.artifact_uri.removeprefix(ROOT)
         (folder / "sub").mkdir(parents=True)
         for i in range(files):
@@ -175,7 +175,7 @@ async def _set_deleted_time(store: SqlStore, run_id: str, when: int) -> None:
 def test_a_location_outside_the_destination_is_kept(world: World, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     experiment_id = world.run(lambda s: s.create_experiment("e", str(elsewhere), []))
-    run = world.run(lambda s: s.create_run(experiment_id, "u", 1, None, []))
+    run = world.run(lambda s: s.create_run(NewRun(experiment_id, "u", 1)))
     world.run(lambda s: s.delete_run(run.info.run_id))
     code, _out, err = world.gc("--run-ids", run.info.run_id)
     assert code == 1
@@ -210,7 +210,7 @@ def test_a_missing_store_is_an_error(tmp_path: Path) -> None:
 
 
 def new_model(world: World, deleted: bool = True) -> LoggedModel:
-    model = world.run(lambda s: s.create_logged_model("0", "m", "", "", [], []))
+    model = world.run(lambda s: s.create_logged_model(NewModel("0", "m")))
     folder = world.dest / model.artifact_location.removeprefix(ROOT)
     folder.mkdir(parents=True)
     (folder / "MLmodel").write_bytes(b"x" * 7)
@@ -243,7 +243,7 @@ def test_logged_model_ids_name_deleted_models_only(world: World) -> None:
 
 def test_a_deleted_experiments_models_go_with_it(world: World) -> None:
     eid = world.run(lambda s: s.create_experiment("doomed", None, []))
-    model = world.run(lambda s: s.create_logged_model(eid, "m", "", "", [], []))
+    model = world.run(lambda s: s.create_logged_model(NewModel(eid, "m")))
     folder = world.dest / model.artifact_location.removeprefix(ROOT)
     folder.mkdir(parents=True)
     (folder / "MLmodel").write_text("x")

@@ -14,7 +14,7 @@ from tracking.engines import conninfo
 from tracking.errors import AlreadyExists, InvalidValue, StoreError, Unavailable
 from tracking.open import store_from_uri
 from tracking.sql_store import SqlStore
-from tracking.store import Param, TrackingStore
+from tracking.store import NewRun, Param, TrackingStore
 from tracking.store_uri import redact
 
 API = "/api/2.0/mlflow"
@@ -97,7 +97,7 @@ async def test_concurrent_creates_of_one_name_leave_one_experiment(store_uri: st
 async def test_concurrent_params_of_one_key_keep_the_first_value(store_uri: str) -> None:
     stores = [await opened(store_uri) for _ in range(3)]
     try:
-        run = await stores[0].create_run("0", "u", 1, None, [])
+        run = await stores[0].create_run(NewRun("0", "u", 1))
         run_id = run.info.run_id
         results = await asyncio.gather(
             *(

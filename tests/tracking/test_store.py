@@ -13,7 +13,7 @@ from tracking.errors import StoreError
 from tracking.open import store_from_uri
 from tracking.schema import experiments, schema_version
 from tracking.sql_store import SqlStore
-from tracking.store import Metric, Param, Tag, TrackingStore
+from tracking.store import Metric, NewRun, Param, Tag, TrackingStore
 
 REVISION = f"SELECT version_num FROM {migrate.VERSION_TABLE}"
 
@@ -43,7 +43,7 @@ async def test_schema_is_created_versioned_with_experiment_zero(store_uri: str) 
 async def test_everything_survives_a_restart(store_uri: str) -> None:
     store = await opened(store_uri, "s3://bucket/root")
     experiment_id = await store.create_experiment("e", None, [Tag("k", "v")])
-    run = await store.create_run(experiment_id, "me", 5, "r", [Tag("t", "1")])
+    run = await store.create_run(NewRun(experiment_id, "me", 5, "r", (Tag("t", "1"),)))
     metrics = [Metric("m", 0.5, 1, 0), Metric("m", 0.7, 2, 1)]
     await store.log_batch(run.info.run_id, metrics, [Param("p", "1")], [])
     before = await store.get_run(run.info.run_id)
@@ -107,11 +107,7 @@ async def test_two_stores_on_one_database_write_concurrently(store_uri: str) -> 
     first, second = await opened(store_uri), await opened(store_uri)
     try:
         runs = await asyncio.gather(
-            *(
-                store.create_run("0", "u", i, None, [])
-                for i in range(20)
-                for store in (first, second)
-            )
+            *(store.create_run(NewRun("0", "u", i)) for i in range(20) for store in (first, second))
         )
         await asyncio.gather(
             *(

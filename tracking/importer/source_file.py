@@ -23,7 +23,13 @@ from tracking.importer.source import (
     with_experiment_deletion,
 )
 from tracking.importer.source_file_models import FileModelParts
-from tracking.importer.source_file_paths import META, keyed_files, read_meta, read_text
+from tracking.importer.source_file_paths import (
+    META,
+    keyed_files,
+    metric_lines,
+    read_meta,
+    read_text,
+)
 
 TRASH = ".trash"
 NOT_EXPERIMENTS = {TRASH, "models", ".mlflow"}
@@ -149,11 +155,6 @@ class FileSource(FileModelParts):
 
     def _points(self) -> Iterator[Row]:
         for folder, run_id in self._run_ids():
-            for key, path in keyed_files(os.path.join(folder, "metrics")):
-                with open(path, encoding="utf-8") as file:
-                    for line in file:
-                        parts = line.split()
-                        if len(parts) < 2:
-                            continue
-                        step = int(parts[2]) if len(parts) >= 3 else 0
-                        yield metric_row(run_id, key, float(parts[1]), int(parts[0]), step)
+            for key, parts in metric_lines(folder, 2):
+                step = int(parts[2]) if len(parts) >= 3 else 0
+                yield metric_row(run_id, key, float(parts[1]), int(parts[0]), step)

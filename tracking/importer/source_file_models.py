@@ -25,6 +25,7 @@ from tracking.importer.source_file_paths import (
     META,
     is_deleted_version,
     keyed_files,
+    metric_lines,
     read_meta,
     read_text,
     subfolders,
@@ -82,26 +83,26 @@ class FileModelParts:
                 if meta:
                     yield run_id, name, meta
 
+    def _inputs(self, source_type: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(run id, source id, meta) of each run input from a source of this type."""
+        for run_id, _name, meta in self._run_folder_metas("inputs"):
+            if meta.get("source_type") == source_type:
+                yield run_id, str(meta["source_id"]), meta
+
     def inputs(self) -> Iterator[Batch]:
-        return batched(
-            {"run_id": run_id, "dataset_uuid": str(meta["source_id"])}
-            for run_id, _name, meta in self._run_folder_metas("inputs")
-            if meta.get("source_type") == "DATASET"
-        )
+        datasets = self._inputs("DATASET")
+        return batched({"run_id": run_id, "dataset_uuid": source} for run_id, source, _ in datasets)
 
     def input_tags(self) -> Iterator[Batch]:
         return batched(
-            {"run_id": run_id, "dataset_uuid": str(meta["source_id"]), "key": k, "value": str(v)}
-            for run_id, _name, meta in self._run_folder_metas("inputs")
-            if meta.get("source_type") == "DATASET"
+            {"run_id": run_id, "dataset_uuid": source, "key": k, "value": str(v)}
+            for run_id, source, meta in self._inputs("DATASET")
             for k, v in sorted((meta.get("tags") or {}).items())
         )
 
     def model_inputs(self) -> Iterator[Batch]:
         return batched(
-            {"run_id": run_id, "model_id": str(meta["source_id"])}
-            for run_id, _name, meta in self._run_folder_metas("inputs")
-            if meta.get("source_type") == "MODEL"
+            {"run_id": run_id, "model_id": source} for run_id, source, _ in self._inputs("MODEL")
         )
 
     def model_outputs(self) -> Iterator[Batch]:
@@ -156,23 +157,18 @@ class FileModelParts:
 
     def _model_points(self) -> Iterator[Row]:
         for model_id, folder in self._model_folders():
-            for key, path in keyed_files(os.path.join(folder, "metrics")):
-                with open(path, encoding="utf-8") as file:
-                    for line in file:
-                        parts = line.split()
-                        if len(parts) < 4:
-                            continue
-                        name, digest = (parts[4], parts[5]) if len(parts) >= 6 else ("", "")
-                        yield model_metric_row(
-                            model_id,
-                            key,
-                            float(parts[1]),
-                            int(parts[0]),
-                            int(parts[2]),
-                            run_id=parts[3],
-                            dataset_name=name,
-                            dataset_digest=digest,
-                        )
+            for key, parts in metric_lines(folder, 4):
+                name, digest = (parts[4], parts[5]) if len(parts) >= 6 else ("", "")
+                yield model_metric_row(
+                    model_id,
+                    key,
+                    float(parts[1]),
+                    int(parts[0]),
+                    int(parts[2]),
+                    run_id=parts[3],
+                    dataset_name=name,
+                    dataset_digest=digest,
+                )
 
     # -- the model registry ----------------------------------------------------------------------
 

@@ -36,6 +36,17 @@ def keyed_files(folder: str) -> Iterator[tuple[str, str]]:
             yield os.path.relpath(path, folder).replace(os.sep, "/"), path
 
 
+def metric_lines(folder: str, least: int) -> Iterator[tuple[str, list[str]]]:
+    """(key, fields) of each line of each metric file under `folder`/metrics, with at least
+    `least` whitespace-separated fields (a shorter line is skipped)."""
+    for key, path in keyed_files(os.path.join(folder, "metrics")):
+        with open(path, encoding="utf-8") as file:
+            for line in file:
+                fields = line.split()
+                if len(fields) >= least:
+                    yield key, fields
+
+
 def subfolders(folder: str) -> Iterator[tuple[str, str]]:
     """(name, path) of each folder directly inside `folder`, by name."""
     if not os.path.isdir(folder):

@@ -27,29 +27,12 @@ from sqlalchemy.pool import NullPool
 
 from tracking import store_uri
 from tracking.errors import StoreError
+from tracking.importer.report import ENTITIES
 from tracking.importer.source import BATCH, Batch, Row, SourceExperiment, with_experiment_deletion
 from tracking.importer.source_sql_models import SqlModelParts
 
-TABLES = (
-    "experiments",
-    "experiment_tags",
-    "runs",
-    "params",
-    "tags",
-    "metrics",
-    "datasets",
-    "inputs",
-    "input_tags",
-    "logged_models",
-    "logged_model_params",
-    "logged_model_tags",
-    "logged_model_metrics",
-    "registered_models",
-    "registered_model_tags",
-    "model_versions",
-    "model_version_tags",
-    "registered_model_aliases",
-)
+TABLES = tuple(e for e in ENTITIES if e not in ("model_inputs", "model_outputs"))
+"""The source's tables: a logged model's inputs and outputs are rows of `inputs`."""
 OPTIONAL = ("step", "is_nan")
 """Columns of `metrics` an early MLflow schema lacks."""
 DRIVERS = {"postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}

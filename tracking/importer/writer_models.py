@@ -9,7 +9,7 @@ highest (deleted versions included), so no number is given twice after the impor
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
+from sqlalchemy import Column, Connection, Table, select, update
 
 from tracking import sql_exec
 from tracking.importer import merge
@@ -51,32 +51,34 @@ class ModelWriter:
     # -- parents ---------------------------------------------------------------------------------
 
     def _in_experiments(self, c: Connection, entity: str, batch: Batch) -> Batch:
-        known = merge.present(c, experiments.c.experiment_id, (r["experiment_id"] for r in batch))
-        known -= self.blocked_experiments
-        return merge.with_parents(
-            batch,
-            self.report[entity],
-            lambda r: r["experiment_id"] in known,
-            lambda r: f"{_name(entity)} of experiment {r['experiment_id']}, not imported",
-        )
+        column = experiments.c.experiment_id
+        return self._under(c, entity, batch, column, self.blocked_experiments, "experiment")
 
     def _of_runs(self, c: Connection, entity: str, batch: Batch) -> Batch:
-        known = merge.present(c, runs.c.run_id, (r["run_id"] for r in batch)) - self.blocked_runs
-        return merge.with_parents(
-            batch,
-            self.report[entity],
-            lambda r: r["run_id"] in known,
-            lambda r: f"{_name(entity)} of run {r['run_id']}, not imported",
-        )
+        return self._under(c, entity, batch, runs.c.run_id, self.blocked_runs, "run")
 
     def _of_models(self, c: Connection, entity: str, batch: Batch) -> Batch:
-        known = merge.present(c, logged_models.c.model_id, (r["model_id"] for r in batch))
-        known -= self.blocked_models
+        column = logged_models.c.model_id
+        return self._under(c, entity, batch, column, self.blocked_models, "logged model")
+
+    def _under(
+        self,
+        c: Connection,
+        entity: str,
+        batch: Batch,
+        parent: Column[Any],
+        blocked: set[Any],
+        what: str,
+    ) -> Batch:
+        """The rows whose parent (named by the column of the same name) is in the target and
+        not blocked; the others counted as conflicts."""
+        key = parent.name
+        known = merge.present(c, parent, (r[key] for r in batch)) - blocked
         return merge.with_parents(
             batch,
             self.report[entity],
-            lambda r: r["model_id"] in known,
-            lambda r: f"{_name(entity)} of logged model {r['model_id']}, not imported",
+            lambda r: r[key] in known,
+            lambda r: f"{_name(entity)} of {what} {r[key]}, not imported",
         )
 
     def _keyed(self, c: Connection, entity: str, batch: Batch) -> Batch:
