@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 BATCH = 64
 """Calls run before their results are handed back: bounds how long a finished call waits."""
+CLOSE_WAIT = 10.0
 
 _Job = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], tuple[Any, ...]]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
@@ -53,13 +54,14 @@ class BatchedCalls:
                 thread.start()
                 self._thread = thread
 
-    def close(self) -> None:
-        """Stop the thread after the calls already queued (it runs them first)."""
+    def close(self, timeout: float | None = CLOSE_WAIT) -> None:
+        """Stop the thread after the calls already queued (it runs them first). A call stuck on
+        a dead disk is not waited for past `timeout`: the thread is a daemon."""
         with self._lock:
             thread, self._thread = self._thread, None
         if thread is not None:
             self._jobs.put(None)
-            thread.join()
+            thread.join(timeout)
 
     def _serve(self) -> None:
         jobs = self._jobs

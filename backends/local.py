@@ -318,10 +318,10 @@ class LocalBackend(StagedParts):
             raise
 
     async def _write_whole(self, path: str, data: list[bytes], digests: str | None) -> None:
-        """A body held whole: open, write, link in one call off the loop; without --fsync on the
-        small-writes thread (many files per wake-up), else on the pool (an fsync waits for the
-        disk, and the files behind it in line would wait too)."""
-        if self.fsync:
+        """A body held whole: open, write, link in one call off the loop. A small file without
+        --fsync goes to the small-writes thread (many files per wake-up); the others go to the
+        pool, as an fsync or a large write would hold up the files in line behind it."""
+        if self.fsync or sum(map(len, data)) > SMALL_FILE:
             await asyncio.to_thread(self._write_small, path, data, digests)
         else:
             await self._small_writes.call(self._write_small, path, data, digests)
