@@ -21,10 +21,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import BinaryIO, TypeVar, cast
 
 from backends.base import Capabilities, Completion, Entry, OpenedFile, Part, Stat
+from backends.batched import BatchedCalls
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
 from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
-from backends.streams import batches
+from backends.streams import WholeBody, batches
 from backends.sweep import sweep_stale_uploads
 
 log = logging.getLogger("artgw")
@@ -61,6 +62,8 @@ class LocalBackend(StagedParts):
         self._temp_numbers = itertools.count()
         self._unnamed_writes = False
         """Small files are written unnamed (O_TMPFILE) and linked when complete."""
+        self._small_writes = BatchedCalls("artgw-small-writes")
+        """Small files written whole by one thread, many per wake-up (backends/batched.py)."""
         self._stop = threading.Event()
         self._sweeping: asyncio.Future[None] | None = None
 
@@ -89,6 +92,7 @@ class LocalBackend(StagedParts):
         self._stop.set()
         if self._sweeping is not None:
             await asyncio.wait({self._sweeping}, timeout=5)
+        await asyncio.to_thread(self._small_writes.close)
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
@@ -289,11 +293,14 @@ class LocalBackend(StagedParts):
     ) -> None:
         """`digests` go into the temp file's `user.artgw.digest` xattr before the rename, so the
         file and its digests appear together (a filesystem without user xattrs keeps none)."""
+        if isinstance(body, WholeBody) and sum(map(len, body.pieces)) <= WRITE_BUFFER:
+            await self._write_whole(path, body.pieces, digests)
+            return
         blocks = aiter(batches(body, WRITE_BUFFER))
         first: list[bytes] = await anext(blocks, [])
         second = await anext(blocks, None) if first else None
         if second is None:  # the whole body fits one block: one thread hop does everything
-            await asyncio.to_thread(self._write_small, path, first, digests)
+            await self._write_whole(path, first, digests)
             return
         upload = await asyncio.to_thread(self._begin_upload, path, True, digests)
         try:
@@ -308,6 +315,15 @@ class LocalBackend(StagedParts):
         except BaseException:  # cancelled: no await may be skipped, so here, at once
             upload.discard()  # unlink of our own temp file: a quick metadata call
             raise
+
+    async def _write_whole(self, path: str, data: list[bytes], digests: str | None) -> None:
+        """A body held whole: open, write, link in one call off the loop. A small file without
+        --fsync goes to the small-writes thread (many files per wake-up); the others go to the
+        pool, as an fsync or a large write would hold up the files in line behind it."""
+        if self.fsync or sum(map(len, data)) > SMALL_FILE:
+            await asyncio.to_thread(self._write_small, path, data, digests)
+        else:
+            await self._small_writes.call(self._write_small, path, data, digests)
 
     def _write_small(self, path: str, data: list[bytes], digests: str | None) -> None:
         if self._unnamed_writes:

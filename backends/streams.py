@@ -12,6 +12,22 @@ class ChunkedReader(Protocol):
     def at_eof(self) -> bool: ...
 
 
+class WholeBody:
+    """A body received in full before the upload began (a small one usually is): it streams as
+    its pieces like any body, and a backend that takes bytes at once (`LocalBackend.write`)
+    uses `pieces` without iterating. The list is the backend's to consume."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = pieces
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            if piece:
+                yield piece
+
+
 async def received_pieces(reader: ChunkedReader) -> AsyncIterator[bytes]:
     """A body's pieces as they were received: nothing joined, so nothing copied or held twice.
 

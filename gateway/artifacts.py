@@ -2,15 +2,21 @@
 are in gateway/presign.py)."""
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterable, Iterator, Sequence
 from json.encoder import encode_basestring_ascii as encode_string
 
 from aiohttp import web
 
 from backends import Entry, confine
-from backends.streams import received_pieces
+from backends.streams import WholeBody, received_pieces
 from gateway.archive import archive_response
-from gateway.digests import claimed_digests, field_value, listing_with_digests, verified
+from gateway.digests import (
+    check_whole,
+    claimed_digests,
+    field_value,
+    listing_with_digests,
+    verified,
+)
 from gateway.download import file_response
 from gateway.errors import InvalidParameter, NotFound
 from gateway.request_parts import backend_of
@@ -25,13 +31,33 @@ async def upload(request: web.Request) -> web.Response:
         raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
     path = confine(raw)
     claimed = claimed_digests(request.headers)
-    body = received_pieces(request.content)
-    if claimed:
-        checked = verified(body, claimed)
-        await backend_of(request).write(path, checked, digests=field_value(claimed))
+    whole = whole_body(request)
+    body: AsyncIterable[bytes]
+    if whole is not None:
+        if claimed:
+            check_whole(whole.pieces, claimed)
+        body = whole
     else:
-        await backend_of(request).write(path, body)
-    return json_response({})
+        body = received_pieces(request.content)
+        if claimed:
+            body = verified(body, claimed)
+    await backend_of(request).write(path, body, digests=field_value(claimed) if claimed else None)
+    return web.Response(body=EMPTY_JSON, content_type="application/json")
+
+
+WHOLE_BODY = 64 << 10
+"""A declared body up to this size that has all arrived when its handler starts is taken at once
+(`WholeBody`): no stream of pieces, and its digests checked before the store is called."""
+EMPTY_JSON = b"{}"
+
+
+def whole_body(request: web.Request) -> WholeBody | None:
+    """The request body, if it is small and already received in full; else None (stream it)."""
+    length = request.content_length
+    content = request.content
+    if length is None or length > WHOLE_BODY or not content.is_eof():
+        return None
+    return WholeBody([content.read_nowait()])
 
 
 async def download(request: web.Request) -> web.StreamResponse:

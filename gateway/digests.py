@@ -148,6 +148,20 @@ async def verified(
             yield piece
     if hashing is not None:
         await hashing
+    _compare(hashes, claimed, stored)
+
+
+def check_whole(pieces: list[bytes], claimed: Mapping[str, bytes]) -> None:
+    """`verified` for a small body received in full: hashed here, on the loop; BadDigest if it
+    does not match (before the backend sees it, so nothing is stored)."""
+    hashes = {name: hashlib.new(ALGORITHMS[name]) for name in claimed}
+    _update(hashes, pieces)
+    _compare(hashes, claimed, "nothing was stored")
+
+
+def _compare(
+    hashes: Mapping[str, "hashlib._Hash"], claimed: Mapping[str, bytes], stored: str
+) -> None:
     wrong = [name for name, running in hashes.items() if running.digest() != claimed[name]]
     if wrong:
         got = field_value({name: hashes[name].digest() for name in wrong})
