@@ -240,7 +240,8 @@ class LocalBackend(StagedParts):
             key = (path, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
             made = known.get(key)
             if made is None:
-                made = make(path, _with_digests(_to_stat(st), fd))
+                info = _to_stat(st)  # listxattr: no exception when a file has none
+                made = make(path, _with_digests(info, fd) if os.listxattr(fd) else info)
                 if time.time_ns() - st.st_ctime_ns > SETTLED_NS:
                     if len(known) >= KNOWN_FILES:
                         known.clear()

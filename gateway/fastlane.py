@@ -35,9 +35,8 @@ from backends import Stat
 from backends.local import LocalBackend
 from backends.paths import UnsafePathError, confine
 from gateway.access_log import AccessLogger
-from gateway.download import small_file_headers, validator_headers
+from gateway.download import small_file_headers
 from gateway.keys import BACKEND, SETTINGS
-from gateway.mime import content_disposition, guess_mime_type
 from gateway.observability.recorder import Recorder, recorder
 from gateway.observability.request_id import HEADER as REQUEST_ID_HEADER
 from gateway.observability.request_id import is_sane
@@ -187,20 +186,15 @@ _RID = f"{REQUEST_ID_HEADER}: ".encode()
 
 def _prefixes(path: str, info: Stat) -> Prefixes:
     """The header lines of the normal path up to Content-Length, in its order: for a GET
-    `small_file_response`'s, for a HEAD the streamed `file_response`'s."""
+    `small_file_response`'s (ending Content-Disposition, X-Content-Type-Options, Content-Type),
+    for a HEAD the streamed `file_response`'s (which sets Content-Type before the other two)."""
     if info.digests and not info.digests.isprintable():
         return ()  # the normal path refuses it as a header value
-    name = path.rpartition("/")[2]
+    fields = small_file_headers(info, path.rpartition("/")[2])
+    lines = [f"{name}: {value}\r\n" for name, value in fields.items()]
     length = f"Content-Length: {info.size}\r\n"
-    get = small_file_headers(info, name)
-    head = validator_headers(info)
-    head["Content-Type"] = guess_mime_type(name)
-    head["Content-Disposition"] = content_disposition(name, "attachment")
-    head["X-Content-Type-Options"] = "nosniff"
-    return tuple(
-        ("".join(f"{k}: {v}\r\n" for k, v in fields.items()) + length).encode()
-        for fields in (get, head)
-    )
+    head = [*lines[:-3], lines[-1], lines[-3], lines[-2]]
+    return ("".join(lines) + length).encode(), ("".join(head) + length).encode()
 
 
 def _headers(lines: list[bytes]) -> dict[bytes, bytes] | None:
