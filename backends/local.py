@@ -248,6 +248,8 @@ class LocalBackend(StagedParts):
                     known[key] = made
             head = read_cached(fd, st.st_size)
             return None if head is None else (made, head)
+        except OSError:  # listxattr where xattrs are not supported, say: the normal path's
+            return None
         finally:
             os.close(fd)
 
