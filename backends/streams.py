@@ -1,7 +1,7 @@
 """Helpers for byte streams moving between the HTTP edge and a store."""
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class ChunkedReader(Protocol):
@@ -26,6 +26,19 @@ class WholeBody:
         for piece in self.pieces:
             if piece:
                 yield piece
+
+
+@runtime_checkable
+class KernelBody(Protocol):
+    """A body that can move itself into a file inside the kernel (a request body spliced from
+    its socket, gateway/receive.py), its bytes never passing through Python. It is an ordinary
+    async iterable of bytes too: a backend that cannot use the fd reads it as any other body."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def write_into(self, fd: int, offset: int) -> int:
+        """Write the whole body into `fd` at `offset`; the number of bytes written."""
+        ...
 
 
 async def received_pieces(reader: ChunkedReader) -> AsyncIterator[bytes]:

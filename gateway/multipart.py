@@ -23,7 +23,7 @@ from aiohttp import web
 from backends import confine
 from backends.base import Checker, Completion, Part
 from backends.streams import received_pieces
-from gateway import digests, presign
+from gateway import digests, presign, receive
 from gateway.artifacts import json_response
 from gateway.auth import tokens
 from gateway.download import file_response
@@ -269,16 +269,20 @@ async def put_part(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_part_size
     if (request.content_length or 0) > limit:
         raise PartTooLarge(f"A part may hold at most {limit} bytes (--max-part-size)")
-    body = capped(received_pieces(request.content), limit)
+    body: AsyncIterable[bytes] = capped(received_pieces(request.content), limit)
     claimed = digests.claimed_digests(request.headers)
-    if claimed:  # a part's Content-Digest / Content-MD5: checked before the part is kept
-        body = digests.verified(body, claimed)
+    # a part's Content-Digest / Content-MD5 is checked before the part is kept; with nothing
+    # to hash, a local store may splice the bytes straight from the socket
+    body = digests.verified(body, claimed) if claimed else receive.kernel_body(request, body)
     try:
         part = Part(claims["s"], number, request.content_length)
         etag = await backend_of(request).write_part(path, part, body)
     except FileNotFoundError:
         raise NotFound(f"No such multipart upload for '{path}' (aborted or expired)") from None
-    return web.Response(headers={"ETag": f'"{etag}"'})
+    response = web.Response(headers={"ETag": f'"{etag}"'})
+    if isinstance(body, receive.SplicedBody) and body.took_socket:
+        response.force_close()  # aiohttp's parser never saw the body's end
+    return response
 
 
 # -- downloads ------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from gateway.errors import Handler, store_error_kind
-from gateway.keys import FAILURE, SENDFILE_BYTES
+from gateway.keys import FAILURE, SENDFILE_BYTES, SPLICED_BYTES
 from gateway.observability import request_id
 from gateway.observability.recorder import recorder
 
@@ -47,7 +47,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
             (route_of(request), method if method in METHODS else "other"),
             status,
             time.perf_counter() - started,
-            getattr(request.content, "total_bytes", 0),
+            getattr(request.content, "total_bytes", 0) + request.get(SPLICED_BYTES, 0),
             bytes_sent(request, response),
             store_error_kind(failure) if failure is not None else None,
         )
