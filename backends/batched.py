@@ -31,8 +31,13 @@ class BatchedCalls:
     """Started at the first call (so in the process that makes it: workers fork first), stopped
     by `close`. Each call's result or exception goes to its own future only."""
 
-    def __init__(self, name: str = "artgw-batched") -> None:
+    def __init__(
+        self, name: str = "artgw-batched", after_batch: Callable[[], None] | None = None
+    ) -> None:
+        """`after_batch` runs on the thread after each batch's calls, before their results are
+        handed back (to release what the calls of one batch shared)."""
         self._name = name
+        self._after_batch = after_batch
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -83,6 +88,9 @@ class BatchedCalls:
                 except queue.Empty:
                     job = _EMPTY
                     break
+            if self._after_batch is not None:
+                with contextlib.suppress(Exception):  # a cleanup: the calls' outcomes stand
+                    self._after_batch()
             for loop, outcomes in done.items():
                 with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                     loop.call_soon_threadsafe(_settle, outcomes)

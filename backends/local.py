@@ -62,8 +62,10 @@ class LocalBackend(StagedParts):
         self._temp_numbers = itertools.count()
         self._unnamed_writes = False
         """Small files are written unnamed (O_TMPFILE) and linked when complete."""
-        self._small_writes = BatchedCalls("artgw-small-writes")
+        self._small_writes = BatchedCalls("artgw-small-writes", after_batch=self._forget_folders)
         """Small files written whole by one thread, many per wake-up (backends/batched.py)."""
+        self._batch = threading.local()
+        """`folders`: the ones opened for the current batch of that thread, by path."""
         self._stop = threading.Event()
         self._sweeping: asyncio.Future[None] | None = None
 
@@ -326,7 +328,7 @@ class LocalBackend(StagedParts):
         if self.fsync or sum(map(len, data)) > SMALL_FILE:
             await asyncio.to_thread(self._write_small, path, data, digests)
         else:
-            await self._small_writes.call(self._write_small, path, data, digests)
+            await self._small_writes.call(self._write_batched, path, data, digests)
 
     def _write_small(self, path: str, data: list[bytes], digests: str | None) -> None:
         if self._unnamed_writes:
@@ -334,27 +336,67 @@ class LocalBackend(StagedParts):
         else:
             self._write_named(path, data, digests)
 
+    def _write_batched(self, path: str, data: list[bytes], digests: str | None) -> None:
+        """`_write_small` on the small-writes thread, where the files of one batch that go to
+        the same folder share its descriptor (opened by the first, closed after the batch: the
+        same guarantee as a descriptor held for one file, for a few milliseconds longer). When
+        a file fails in a folder removed meanwhile (no links left), the folder is opened (made)
+        again for it."""
+        if not self._unnamed_writes:
+            self._write_named(path, data, digests)
+            return
+        folders: dict[str, int] | None = getattr(self._batch, "folders", None)
+        if folders is None:
+            folders = self._batch.folders = {}
+        parent, _, name = path.rpartition("/")
+        folder_fd = folders.get(parent)
+        if folder_fd is not None:
+            try:
+                self._write_unnamed_in(folder_fd, name, path, list(data), digests)
+                return
+            except OSError:  # ext4 refuses to create in a removed folder with EPERM
+                if os.fstat(folder_fd).st_nlink > 0:
+                    raise
+                del folders[parent]
+                os.close(folder_fd)
+        folder_fd, name = self._open_parent(path)
+        folders[parent] = folder_fd
+        self._write_unnamed_in(folder_fd, name, path, data, digests)
+
+    def _forget_folders(self) -> None:
+        """After each batch, on its thread: the folders it opened are closed."""
+        folders: dict[str, int] = getattr(self._batch, "folders", {})
+        for fd in folders.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        folders.clear()
+
     def _write_unnamed(self, path: str, data: list[bytes], digests: str | None) -> None:
+        folder_fd, name = self._open_parent(path)
+        try:
+            self._write_unnamed_in(folder_fd, name, path, data, digests)
+        finally:
+            os.close(folder_fd)
+
+    def _write_unnamed_in(
+        self, folder_fd: int, name: str, path: str, data: list[bytes], digests: str | None
+    ) -> None:
         """Written as an unnamed file in its folder (O_TMPFILE), then linked under its name:
         one directory update instead of two (create a temp name, rename it), and a failure at
         any point leaves nothing, not even a temp file. A name already taken (a file being
         replaced, or a folder) takes a temp link and the rename, as before."""
-        folder_fd, name = self._open_parent(path)
-        try:
-            with _named(path):
-                flags = os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC
-                fd = os.open(".", flags, self._umask_mode, dir_fd=folder_fd)
-                try:
-                    if digests:
-                        _store_digests(fd, digests)
-                    _write_all(fd, data)
-                    if self.fsync:
-                        os.fsync(fd)
-                    self._link(fd, folder_fd, name)
-                finally:
-                    os.close(fd)
-        finally:
-            os.close(folder_fd)
+        with _named(path):
+            flags = os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC
+            fd = os.open(".", flags, self._umask_mode, dir_fd=folder_fd)
+            try:
+                if digests:
+                    _store_digests(fd, digests)
+                _write_all(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+                self._link(fd, folder_fd, name)
+            finally:
+                os.close(fd)
 
     def _link(self, fd: int, folder_fd: int, name: str) -> None:
         source = f"/proc/self/fd/{fd}"

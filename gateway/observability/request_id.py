@@ -3,8 +3,8 @@ sent back on every response and attached to every log line written while the req
 
 import contextvars
 import logging
+import os
 import re
-import secrets
 
 from aiohttp import web
 
@@ -20,7 +20,7 @@ current: contextvars.ContextVar[str] = contextvars.ContextVar("artgw_request_id"
 
 def from_request(request: web.BaseRequest) -> str:
     given = request.headers.get(HEADER)
-    return given if given is not None and is_sane(given) else secrets.token_hex(16)
+    return given if given is not None and is_sane(given) else os.urandom(16).hex()
 
 
 def is_sane(given: str) -> bool:

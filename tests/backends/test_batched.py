@@ -2,11 +2,16 @@
 call cancelled before the thread reaches it never runs, and close runs what was queued."""
 
 import asyncio
+import os
+import shutil
 import threading
+from pathlib import Path
 
 import pytest
 
 from backends.batched import BATCH, BatchedCalls
+from backends.local import LocalBackend
+from backends.streams import WholeBody
 
 
 async def test_results_and_failures_stay_with_their_call() -> None:
@@ -85,3 +90,29 @@ async def test_a_failure_keeps_its_traceback_type() -> None:
         assert await calls.call(divmod, 7, 2) == (3, 1)
     finally:
         calls.close()
+
+
+async def test_a_folder_removed_within_a_batch_is_made_again(tmp_path: Path) -> None:
+    """The files of one batch share their folder's descriptor: a folder removed between two of
+    them is opened (made) again for the second, and no descriptor outlives the batch."""
+    backend = LocalBackend(str(tmp_path))
+    await backend.start()
+    try:
+        await backend.write("warm/up.txt", WholeBody([b"."]))  # the thread started
+        before = len(os.listdir("/proc/self/fd"))
+        release = threading.Event()
+        calls = backend._small_writes
+        blocker = calls.call(release.wait, 10)  # the rest queue up behind it: one batch
+        first = asyncio.ensure_future(backend.write("a/f1.txt", WholeBody([b"one"])))
+        second = asyncio.ensure_future(backend.write("a/f2.txt", WholeBody([b"two"])))
+        await asyncio.sleep(0.05)  # both queued behind the blocker
+        removed = calls.call(shutil.rmtree, str(tmp_path / "a"))
+        third = asyncio.ensure_future(backend.write("a/f3.txt", WholeBody([b"three"])))
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(blocker, first, second, removed, third)
+        assert sorted(os.listdir(tmp_path / "a")) == ["f3.txt"]
+        assert (tmp_path / "a" / "f3.txt").read_bytes() == b"three"
+        assert len(os.listdir("/proc/self/fd")) == before
+    finally:
+        await backend.close()

@@ -145,3 +145,19 @@ async def test_concurrent_small_puts_each_get_their_own_answer(
     for n in range(12):
         assert (destination / "m" / f"ok-{n}.txt").read_bytes() == f"body {n}".encode()
     assert leftovers(destination) == sorted(["m/file", *(f"m/ok-{n}.txt" for n in range(12))])
+
+
+async def test_with_fsync_and_past_the_small_size_the_pool_writes_them(
+    make_gateway, destination: Path
+) -> None:
+    """--fsync, and bodies over 64 KiB, stay off the small-writes thread: same files."""
+    for fsync in (True, False):
+        gateway = await make_gateway(fsync=fsync)
+        bodies = {f"f{fsync}/{n}.bin": os.urandom(n) for n in (10, 4096, 70_000, 300_000)}
+        answers = await asyncio.gather(
+            *(raw_put(gateway, f"{A}/{k}", b) for k, b in bodies.items())
+        )
+        assert [status_of(a) for a in answers] == [200] * len(bodies)
+        for name, body in bodies.items():
+            assert (destination / name).read_bytes() == body
+    assert len(leftovers(destination)) == 8
