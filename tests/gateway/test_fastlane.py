@@ -246,6 +246,7 @@ async def test_metrics_and_access_log_as_the_normal_path(
     requests = _get(f"{A}/d/m.json", "X-Request-Id: same") + _get(
         f"{A}/d/noext", "X-Request-Id: same", method="HEAD"
     )
+    requests += _get(f"{A}/d/na%c3%afve%20%c3%a9.csv", "X-Request-Id: same")  # logged as sent
     deltas = []
     lines = []
     for port in (fast, plain):
@@ -256,10 +257,10 @@ async def test_metrics_and_access_log_as_the_normal_path(
         lines.append([_logged(record.getMessage()) for record in caplog.records])
         deltas.append(_changed(before, await _metrics(plain)))
     assert lines[0] == lines[1]
-    assert len(lines[0]) == 3  # two artifacts and /health
+    assert len(lines[0]) == 4  # three artifacts and /health
     assert deltas[0] == deltas[1]
     route = (("method", "GET"), ("route", f"{A}/{{path}}"), ("status", "200"))
-    assert deltas[0][("artgw_http_requests_total", route)] == 1
+    assert deltas[0][("artgw_http_requests_total", route)] == 2
 
 
 def _changed(
