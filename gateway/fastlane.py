@@ -364,11 +364,16 @@ class FastLaneServer(Server):
 
 
 class FastLaneRunner(web.AppRunner):
-    """`web.AppRunner` whose connections have the fast lane where the app allows it."""
+    """`web.AppRunner` whose connections have the fast lane where the app allows it (and the
+    access log, if any, is artgw's, whose line the lane writes too)."""
 
     async def _make_server(self) -> Server:
         server = await super()._make_server()  # the app started: its backend is open
         lane = FastLane.of(self.app)
+        logger = self._kwargs.get("access_log_class", AccessLogger)
+        logs = self._kwargs.get("access_log", True) is not None  # aiohttp logs unless None
         if lane is None or not lane.backend.cached_reads:
+            return server
+        if logs and not (isinstance(logger, type) and issubclass(logger, AccessLogger)):
             return server
         return FastLaneServer(server, lane)

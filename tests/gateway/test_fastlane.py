@@ -331,3 +331,20 @@ def test_off_with_auth_or_cors(destination: Path, changes: dict[str, str]) -> No
     assert FastLane.of(app) is None
     app[SETTINGS] = settings
     assert FastLane.of(app) is not None
+
+
+async def test_off_with_another_access_logger(tree: Path) -> None:
+    """The lane writes artgw's access-log line: with aiohttp's own logger it stays off."""
+    settings = Settings(artifacts_destination=str(tree), artifacts_only=True)
+    runner = FastLaneRunner(make_app(settings), access_log=ACCESS)
+    await runner.setup()
+    try:
+        assert not isinstance(runner.server, FastLaneServer)
+    finally:
+        await runner.cleanup()
+    runner = FastLaneRunner(make_app(settings), access_log=None)  # no log at all: on
+    await runner.setup()
+    try:
+        assert isinstance(runner.server, FastLaneServer)
+    finally:
+        await runner.cleanup()
