@@ -31,7 +31,7 @@ async def upload(request: web.Request) -> web.Response:
         raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
     path = confine(raw)
     claimed = claimed_digests(request.headers)
-    whole = whole_body(request)
+    whole = await whole_body(request)
     body: AsyncIterable[bytes]
     if whole is not None:
         if claimed:
@@ -46,18 +46,20 @@ async def upload(request: web.Request) -> web.Response:
 
 
 WHOLE_BODY = 64 << 10
-"""A declared body up to this size that has all arrived when its handler starts is taken at once
-(`WholeBody`): no stream of pieces, and its digests checked before the store is called."""
+"""A body declared up to this size is read whole before the store is called (`WholeBody`): no
+stream of pieces, and its digests checked first. A streamed body that fits one block is
+gathered whole before its write too (`LocalBackend.write`): this holds no more."""
 EMPTY_JSON = b"{}"
 
 
-def whole_body(request: web.Request) -> WholeBody | None:
-    """The request body, if it is small and already received in full; else None (stream it)."""
+async def whole_body(request: web.Request) -> WholeBody | None:
+    """The request body, read whole if it is declared small (it has usually all arrived when the
+    handler starts); else None: streamed. A client that leaves midway fails the read."""
     length = request.content_length
-    content = request.content
-    if length is None or length > WHOLE_BODY or not content.is_eof():
+    if length is None or length > WHOLE_BODY:
         return None
-    return WholeBody([content.read_nowait()])
+    content = request.content
+    return WholeBody([content.read_nowait() if content.is_eof() else await content.read()])
 
 
 async def download(request: web.Request) -> web.StreamResponse:

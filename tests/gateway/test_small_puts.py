@@ -1,6 +1,7 @@
-"""Small PUTs on the local destination: a body received in full before the handler starts is
-written whole by the small-writes thread (many files per wake-up), one that is still arriving is
-streamed. Either way the file appears whole or not at all, and each upload gets its own answer.
+"""Small PUTs on the local destination: a body declared up to 64 KiB is read whole (at once when it
+has all arrived before the handler starts, else as it comes) and written by the small-writes
+thread (many files per wake-up); a larger one is streamed. Either way the file appears whole or
+not at all, and each upload gets its own answer.
 """
 
 import asyncio
@@ -49,23 +50,25 @@ def status_of(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
-async def test_whole_or_streamed_small_bodies_give_the_same_file(
+async def test_bodies_in_at_once_arriving_or_streamed_are_stored_alike(
     gateway: TestClient, destination: Path
 ) -> None:
-    body = os.urandom(5000)
-    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-    for name, split in (("whole.bin", None), ("streamed.bin", 1000)):
+    small, large = os.urandom(5000), os.urandom(70_000)
+    cases = (
+        ("whole.bin", small, None),
+        ("arriving.bin", small, 1000),
+        ("streamed.bin", large, 1000),
+    )
+    for name, body, split in cases:
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
         answer = await raw_put(
             gateway, f"{A}/s/{name}", body, split=split, extra=f"Content-MD5: {md5}\r\n"
         )
         assert status_of(answer) == 200, answer
         assert answer.endswith(b"\r\n\r\n{}")
         assert (destination / "s" / name).read_bytes() == body
-    stored = [
-        os.getxattr(destination / "s" / n, DIGEST_XATTR) for n in ("whole.bin", "streamed.bin")
-    ]
-    assert stored[0] == stored[1] == f"md5=:{md5}:".encode()
-    assert leftovers(destination) == ["s/streamed.bin", "s/whole.bin"]
+        assert os.getxattr(destination / "s" / name, DIGEST_XATTR) == f"md5=:{md5}:".encode()
+    assert leftovers(destination) == ["s/arriving.bin", "s/streamed.bin", "s/whole.bin"]
 
 
 async def test_a_wrong_digest_on_a_small_body_stores_nothing(
