@@ -27,16 +27,18 @@ def creator(request: web.Request) -> str | None:
 
 
 async def may_use(request: web.Request, user: str | None, write: bool, path: str) -> None:
-    from gateway.auth.checker import Checker
-    from gateway.auth.permissions import ARTIFACT, Permission, Target
-    from gateway.auth.policy import ANONYMOUS_PRINCIPAL
-
-    needed = Permission.WRITE if write else Permission.READ
     if write and request.app[SETTINGS].read_only:
         raise PermissionDenied("This server is read-only (--read-only): parts are refused.")
     state = request.app.get(AUTH_STATE)
     if state is None or (user or "").startswith(OIDC_PREFIX):
         return
+    # imported here, past the no-auth return: a gateway without auth never loads the checker
+    # (its first part PUT spent ~0.2 s on the event loop compiling these modules)
+    from gateway.auth.checker import Checker
+    from gateway.auth.permissions import ARTIFACT, Permission, Target
+    from gateway.auth.policy import ANONYMOUS_PRINCIPAL
+
+    needed = Permission.WRITE if write else Permission.READ
     authenticator = state.authenticator  # type: ignore[attr-defined]
     policy = authenticator.policy
     if user is None:
