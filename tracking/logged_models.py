@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from enum import IntEnum
 
-from tracking.store import Clause, Metric, Page, Param, Tag
+from tracking.store import Clause, Metric, Page, Param, Run, Tag
 
 MODELS_DIR = "models"
 MODEL_ARTIFACTS_DIR = "artifacts"
@@ -181,6 +181,10 @@ class ModelStore(ABC):
     @abstractmethod
     async def run_io(self, run_ids: list[str]) -> dict[str, RunIo]:
         """Inputs and outputs of each run (runs with none are left out)."""
+
+    @abstractmethod
+    async def get_run_with_io(self, run_id: str) -> tuple[Run, RunIo | None]:
+        """`get_run` and the run's `run_io`, read together (one trip to the database)."""
 
     @abstractmethod
     async def search_datasets(self, experiment_ids: list[str]) -> list[DatasetSummary]: ...

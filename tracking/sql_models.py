@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from tracking import sql_exec, sql_query, uris
+from tracking import sql_exec, sql_query, sql_runs, uris
 from tracking import sql_experiments as experiments
 from tracking.errors import InvalidValue, NotFound
 from tracking.logged_models import (
@@ -68,7 +68,7 @@ from tracking.schema import (
     registered_models,
     runs,
 )
-from tracking.store import ACTIVE, DELETED, Clause, Metric, Page, Param, Tag, now_ms
+from tracking.store import ACTIVE, DELETED, Clause, Metric, Page, Param, Run, Tag, now_ms
 
 T = TypeVar("T")
 CONTEXT_TAG = "mlflow.data.context"
@@ -598,6 +598,13 @@ class SqlModelStore(ModelStore):
 
     async def run_io(self, run_ids: list[str]) -> dict[str, RunIo]:
         return await self._read(lambda c: run_io(c, run_ids))
+
+    async def get_run_with_io(self, run_id: str) -> tuple[Run, RunIo | None]:
+        def read(c: Connection) -> tuple[Run, RunIo | None]:
+            run = sql_runs.get(c, run_id)
+            return run, run_io(c, [run_id]).get(run_id)
+
+        return await self._read(read)
 
     async def search_datasets(self, experiment_ids: list[str]) -> list[DatasetSummary]:
         return await self._read(lambda c: search_datasets(c, experiment_ids))

@@ -26,7 +26,8 @@ class TimedStore:
         value = getattr(self._inner, name)
         if name in UNTIMED or not inspect.iscoroutinefunction(value):
             return value
-        return _timed(name, value)
+        timed = self.__dict__[name] = _timed(name, value)  # made once: found here from now on
+        return timed
 
 
 def timed(store: S) -> S:

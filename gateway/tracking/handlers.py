@@ -5,8 +5,8 @@ from aiohttp import web
 from gateway.artifacts import json_response
 from gateway.errors import InvalidParameter, NotFound
 from gateway.keys import SETTINGS
-from gateway.tracking import inputs, wire
-from gateway.tracking.keys import STORE
+from gateway.tracking import inputs, models_wire, wire
+from gateway.tracking.keys import MODELS, STORE
 from gateway.tracking.validation import (
     Schema,
     Spec,
@@ -177,8 +177,8 @@ async def create_run(request: web.Request) -> web.Response:
 
 async def get_run(request: web.Request) -> web.Response:
     fields = await run_fields(request, {})
-    run = await store_of(request).get_run(fields["run_id"])
-    return json_response({"run": (await inputs.runs_json(request, [run]))[0]})
+    run, io = await request.app[MODELS].get_run_with_io(fields["run_id"])
+    return json_response({"run": models_wire.with_io(wire.run(run), io, model_inputs=True)})
 
 
 async def update_run(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from gateway.tracking import models_wire, wire
 from gateway.tracking.keys import MODELS, STORE
 from gateway.tracking.validation import (
     Spec,
-    decode_json,
+    decoded_body,
     integer,
     limited,
     listed,
@@ -162,17 +162,19 @@ MODEL_METRIC_FIELDS = {
 }
 
 
+MODEL_METRIC = record(dict, MODEL_METRIC_FIELDS)
 DATASET_FIELDS = {name: MODEL_METRIC_FIELDS[name] for name in ("dataset_name", "dataset_digest")}
 
 
-def _model_metric(path: str, value: Any) -> tuple[str, ModelMetric] | None:
+def _model_metric(index: int, value: Any) -> tuple[str, ModelMetric] | None:
     """A metric that names a model, checked; None for one that does not. The request's own check
     (log-batch's, log-metric's) passed already, so a metric without a model is checked only for
     the fields that check does not know (a batch of 1,000 metrics is not checked twice)."""
     if isinstance(value, dict) and value.get("model_id") in (None, ""):
-        parse_object(value, DATASET_FIELDS, prefix=f"{path}.")
+        if "dataset_name" in value or "dataset_digest" in value:
+            parse_object(value, DATASET_FIELDS, prefix=f"metrics[{index}].")
         return None
-    fields = record(dict, MODEL_METRIC_FIELDS)(path, value)
+    fields = MODEL_METRIC(f"metrics[{index}]", value)
     if not fields.get("model_id"):
         return None
     metric = Metric(fields["key"], fields["value"], fields["timestamp"], fields.get("step", 0))
@@ -185,10 +187,10 @@ def _model_metric(path: str, value: Any) -> tuple[str, ModelMetric] | None:
 async def link_model_metrics(request: web.Request, run_id: str, *, single: bool) -> None:
     """After `log-batch` (or `log-metric` when `single`) logged the run's metrics: record those
     that carry a `model_id` as that model's metrics too (MLflow 3's model metrics)."""
-    body = decode_json(await request.read())
+    body = await decoded_body(request)
     raw = [body] if single else body.get("metrics") if isinstance(body, dict) else None
     items = raw if isinstance(raw, list) else []
-    found = [_model_metric(f"metrics[{i}]", item) for i, item in enumerate(items)]
+    found = [_model_metric(i, item) for i, item in enumerate(items)]
     linked = [
         (model_id, ModelMetric(m.metric, run_id, m.dataset_name, m.dataset_digest))
         for model_id, m in filter(None, found)
