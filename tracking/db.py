@@ -28,6 +28,7 @@ from typing import TypeVar
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 
+from tracking import sql_exec
 from tracking.engines import Engines, make_engines
 from tracking.errors import Conflict, InvalidValue, StoreError, TrackingError, Unavailable
 from tracking.store_uri import StoreUri, scrub
@@ -155,7 +156,7 @@ class Database:
         begin = self.engines.begin if self.engines else None
         if begin:
             try:
-                conn.exec_driver_sql(begin[role])
+                sql_exec.text(conn, begin[role])  # on the driver's cursor, as the busy statements
             except BaseException:
                 transaction.rollback()
                 raise

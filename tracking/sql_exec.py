@@ -64,6 +64,12 @@ def many(c: Connection, statement: ClauseElement, rows_: Sequence[Params]) -> in
         return int(cursor.rowcount)
 
 
+def text(c: Connection, sql: str) -> None:
+    """A statement of SQL text without parameters (SQLite's `BEGIN IMMEDIATE`)."""
+    with _cursor(c, sql) as cursor:
+        cursor.execute(sql)
+
+
 @functools.lru_cache(maxsize=1024)
 def compiled(dialect: Dialect, statement: ClauseElement) -> tuple[str, Picker]:
     """The statement's SQL in the driver's parameter style, and what turns a dict of named

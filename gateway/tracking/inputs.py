@@ -166,6 +166,16 @@ MODEL_METRIC = record(dict, MODEL_METRIC_FIELDS)
 DATASET_FIELDS = {name: MODEL_METRIC_FIELDS[name] for name in ("dataset_name", "dataset_digest")}
 
 
+def _plain(value: Any) -> bool:
+    """A metric with none of the fields only MLflow 3's model metrics have."""
+    return (
+        type(value) is dict
+        and value.get("model_id") in (None, "")
+        and "dataset_name" not in value
+        and "dataset_digest" not in value
+    )
+
+
 def _model_metric(index: int, value: Any) -> tuple[str, ModelMetric] | None:
     """A metric that names a model, checked; None for one that does not. The request's own check
     (log-batch's, log-metric's) passed already, so a metric without a model is checked only for
@@ -190,6 +200,8 @@ async def link_model_metrics(request: web.Request, run_id: str, *, single: bool)
     body = await decoded_body(request)
     raw = [body] if single else body.get("metrics") if isinstance(body, dict) else None
     items = raw if isinstance(raw, list) else []
+    if all(_plain(item) for item in items):
+        return  # the common batch: no metric names a model or a dataset
     found = [_model_metric(i, item) for i, item in enumerate(items)]
     linked = [
         (model_id, ModelMetric(m.metric, run_id, m.dataset_name, m.dataset_digest))
