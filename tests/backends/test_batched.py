@@ -2,6 +2,7 @@
 call cancelled before the thread reaches it never runs, and close runs what was queued."""
 
 import asyncio
+import gc
 import os
 import shutil
 import threading
@@ -99,6 +100,7 @@ async def test_a_folder_removed_within_a_batch_is_made_again(tmp_path: Path) -> 
     await backend.start()
     try:
         await backend.write("warm/up.txt", WholeBody([b"."]))  # the thread started
+        gc.collect()  # an earlier test's garbage closing its files would hide a leak here
         before = len(os.listdir("/proc/self/fd"))
         release = threading.Event()
         calls = backend._small_writes
@@ -113,6 +115,6 @@ async def test_a_folder_removed_within_a_batch_is_made_again(tmp_path: Path) -> 
         await asyncio.gather(blocker, first, second, removed, third)
         assert sorted(os.listdir(tmp_path / "a")) == ["f3.txt"]
         assert (tmp_path / "a" / "f3.txt").read_bytes() == b"three"
-        assert len(os.listdir("/proc/self/fd")) == before
+        assert len(os.listdir("/proc/self/fd")) <= before  # other tests' files may close
     finally:
         await backend.close()
