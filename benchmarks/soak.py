@@ -75,10 +75,14 @@ class SoakReport:
 
     @property
     def problems(self) -> list[str]:
+        return self.problems_at(GROWTH_LIMIT)
+
+    def problems_at(self, growth_limit: float) -> list[str]:
+        """Every error, and RSS or fds grown by more than `growth_limit` over the steady part."""
         found = [f"{len(self.errors)} errors, first: {self.errors[:3]}"] if self.errors else []
         first, last = self.steady[0], self.steady[-1]
         for name, a, b in (("RSS", first.rss, last.rss), ("open fds", first.fds, last.fds)):
-            if a and (b - a) / a > GROWTH_LIMIT:
+            if a and (b - a) / a > growth_limit:
                 found.append(f"{name} grew {100 * (b - a) / a:.0f} % ({a} -> {b})")
         return found
 
