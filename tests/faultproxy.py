@@ -205,17 +205,27 @@ class _Link:
                     if not await self._answer(data, reader):
                         break
                     continue
-                await proxy._flowing.wait()
-                if proxy.mode == "blackhole":
-                    continue
-                writer.write(data)
-                await writer.drain()
-                if proxy.mode == "trickle":
-                    await asyncio.sleep(len(data) / proxy.rate)
+                await self._forward(data, writer)
             with contextlib.suppress(OSError):
                 writer.write_eof()
         except OSError:
             self.reset()
+
+    async def _forward(self, data: bytes, writer: asyncio.StreamWriter) -> None:
+        """Write `data` as the mode now says. A read begun before the switch to ``trickle`` may
+        hold a whole answer; it still goes out at `rate`, so nothing slips through at full speed."""
+        proxy = self.proxy
+        assert proxy._flowing is not None
+        while data:
+            await proxy._flowing.wait()
+            if proxy.mode == "blackhole":
+                return
+            step = max(1, proxy.rate // 10) if proxy.mode == "trickle" else len(data)
+            piece, data = data[:step], data[step:]
+            writer.write(piece)
+            await writer.drain()
+            if proxy.mode == "trickle":
+                await asyncio.sleep(len(piece) / proxy.rate)
 
     async def _answer(self, data: bytes, reader: asyncio.StreamReader) -> bool:
         """Read the request `data` begins (head, Content-Length body) and send the canned answer;
