@@ -21,18 +21,16 @@ import fcntl
 import os
 import select
 from collections.abc import AsyncIterable, AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import StreamReader, web
 
+from gateway import socket_worker
 from gateway.keys import SPLICED_BYTES
 
-_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="artgw-splice")
 PIPE_SIZE = 1 << 20
 """Bytes moved per splice call (the pipe's capacity, Linux's default /proc/sys/fs/pipe-max-size)."""
 STALL_SECONDS = 120.0
 """A client that sends nothing for this long loses its part (TimeoutError)."""
-_POLL_MS = 1000
 _NO_SPLICE_TO_FILE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP}
 
 
@@ -61,11 +59,8 @@ class SplicedBody:
             transport.pause_reading()  # from here on the body's bytes stay in the socket
             self.took_socket = True
         sock = transport.get_extra_info("socket")
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(
-                _POOL, _write, held, sock.fileno(), fd, offset, left, transport
-            )
+            await socket_worker.run(_write, held, sock.fileno(), fd, offset, left, transport)
         except BaseException:
             transport.close()  # the request's bytes are in no known state: end the connection
             raise
@@ -117,23 +112,17 @@ def _splice(sock: int, fd: int, offset: int, left: int, transport: asyncio.Trans
     try:
         with contextlib.suppress(OSError):
             fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-        poller = select.poll()
-        poller.register(sock, select.POLLIN)
-        stalled = 0.0
+        closing = "The server is closing the connection"
+        ready = socket_worker.SocketWait(sock, select.POLLIN, transport, closing, STALL_SECONDS)
         while left > 0:
             try:
                 moved = os.splice(sock, write_end, min(left, PIPE_SIZE), flags=os.SPLICE_F_NONBLOCK)
             except BlockingIOError:
-                if transport.is_closing():
-                    raise ConnectionResetError("The server is closing the connection") from None
-                if not poller.poll(_POLL_MS):
-                    stalled += _POLL_MS / 1000
-                    if stalled >= STALL_SECONDS:
-                        raise TimeoutError(errno.ETIMEDOUT, "The client stopped sending") from None
+                ready.wait()
                 continue
             if moved == 0:
                 raise ConnectionResetError("The client disconnected before the part's end")
-            stalled = 0.0
+            ready.progressed()
             _to_file(read_end, fd, offset, moved)
             offset += moved
             left -= moved

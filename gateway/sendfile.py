@@ -1,18 +1,16 @@
 """Sending a local file's bytes to the client socket with the kernel's sendfile().
 
 asyncio's own loop has a native `loop.sendfile`; uvloop does not, so there the copy loop runs in a
-dedicated thread pool that waits for the socket with poll() when it is full. Either way no file
-bytes pass through Python and the event loop never blocks.
+thread of gateway.socket_worker, which waits for the socket with poll() when it is full. Either
+way no file bytes pass through Python and the event loop never blocks.
 """
 
 import asyncio
 import os
 import select
-from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-_POOL = ThreadPoolExecutor(max_workers=64, thread_name_prefix="artgw-sendfile")
-_POLL_MS = 1000
+from gateway import socket_worker
 
 
 async def sendfile(
@@ -29,21 +27,16 @@ async def sendfile(
             raise ConnectionResetError("Client disconnected")
         await asyncio.sleep(0.001)
     sock = transport.get_extra_info("socket")
-    await loop.run_in_executor(
-        _POOL, _copy, sock.fileno(), fileobj.fileno(), offset, count, transport
-    )
+    await socket_worker.run(_copy, sock.fileno(), fileobj.fileno(), offset, count, transport)
 
 
 def _copy(out_fd: int, in_fd: int, offset: int, count: int, transport: asyncio.Transport) -> None:
-    poller = select.poll()
-    poller.register(out_fd, select.POLLOUT)
+    ready = socket_worker.SocketWait(out_fd, select.POLLOUT, transport, "Client disconnected")
     while count > 0:
         try:
             sent = os.sendfile(out_fd, in_fd, offset, count)
         except BlockingIOError:
-            if transport.is_closing():
-                raise ConnectionResetError("Client disconnected") from None
-            poller.poll(_POLL_MS)
+            ready.wait()
             continue
         except (BrokenPipeError, OSError) as exc:
             raise ConnectionResetError(f"Client disconnected: {exc}") from exc
