@@ -2,12 +2,12 @@
 are in gateway/presign.py)."""
 
 import json
-from collections.abc import AsyncIterable, Iterator, Sequence
+from collections.abc import AsyncIterable, Iterator, Mapping, Sequence
 from json.encoder import encode_basestring_ascii as encode_string
 
 from aiohttp import web
 
-from backends import Entry, confine
+from backends import Backend, Entry, confine
 from backends.streams import WholeBody, received_pieces
 from gateway.archive import archive_response
 from gateway.digests import (
@@ -26,30 +26,45 @@ from gateway.web.negotiation import prefers_html
 
 
 async def upload(request: web.Request) -> web.Response:
-    raw = url_tail(request, ARTIFACTS_MARKER)
-    if raw == "" or raw.endswith("/"):
-        raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
-    path = confine(raw)
+    path = upload_path(url_tail(request, ARTIFACTS_MARKER))
     claimed = claimed_digests(request.headers)
     whole = await whole_body(request)
-    body: AsyncIterable[bytes]
+    backend = backend_of(request)
     if whole is not None:
-        if claimed:
-            check_whole(whole.pieces, claimed)
-        body = whole
+        await store_whole(backend, path, whole, claimed)
     else:
-        body = received_pieces(request.content)
+        body: AsyncIterable[bytes] = received_pieces(request.content)
         if claimed:
             body = verified(body, claimed)
-    await backend_of(request).write(path, body, digests=field_value(claimed) if claimed else None)
-    return web.Response(body=EMPTY_JSON, content_type="application/json")
+        await backend.write(path, body, digests=field_value(claimed) if claimed else None)
+    return web.Response(body=UPLOADED, content_type=UPLOADED_TYPE)
+
+
+def upload_path(raw: str) -> str:
+    """The confined path of an upload to `raw` (the decoded URL tail); InvalidParameter or
+    UnsafePathError for one that cannot be a file."""
+    if raw == "" or raw.endswith("/"):
+        raise InvalidParameter("Artifact path must include a filename (cannot end with '/').")
+    return confine(raw)
+
+
+async def store_whole(
+    backend: Backend, path: str, whole: WholeBody, claimed: Mapping[str, bytes]
+) -> None:
+    """A body received whole, its digests checked first (nothing is stored if they differ).
+    The fast lane's uploads (gateway/fastput.py) are stored here too."""
+    if claimed:
+        check_whole(whole.pieces, claimed)
+    await backend.write(path, whole, digests=field_value(claimed) if claimed else None)
 
 
 WHOLE_BODY = 64 << 10
 """A body declared up to this size is read whole before the store is called (`WholeBody`): no
 stream of pieces, and its digests checked first. A streamed body that fits one block is
 gathered whole before its write too (`LocalBackend.write`): this holds no more."""
-EMPTY_JSON = b"{}"
+UPLOADED = b"{}"
+UPLOADED_TYPE = "application/json"
+"""An upload's answer (the fast lane sends it too)."""
 
 
 async def whole_body(request: web.Request) -> WholeBody | None:

@@ -19,6 +19,8 @@ no CORS origins (their headers are added per response). `--read-only` keeps it: 
 allowed there.
 """
 
+import asyncio
+import functools
 import os
 import re
 import time
@@ -35,7 +37,9 @@ from backends import Stat
 from backends.local import LocalBackend
 from backends.paths import UnsafePathError, confine
 from gateway.access_log import AccessLogger
+from gateway.artifacts import UPLOADED
 from gateway.download import small_file_headers
+from gateway.fastput import UPLOADED_HEAD, Put, store, upload_of
 from gateway.keys import BACKEND, SETTINGS
 from gateway.observability.recorder import Recorder, recorder
 from gateway.observability.request_id import HEADER as REQUEST_ID_HEADER
@@ -67,7 +71,6 @@ _REFUSED = frozenset(
         b"if-none-match",
         b"if-modified-since",
         b"if-unmodified-since",
-        b"content-length",
         b"transfer-encoding",
         b"expect",
         b"upgrade",
@@ -75,19 +78,27 @@ _REFUSED = frozenset(
 )
 """Headers that change the answer or the framing: such requests take the normal path."""
 _VERSIONS = {b"HTTP/1.1": "HTTP/1.1", b"HTTP/1.0": "HTTP/1.0"}
-_METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
+_METHODS = {b"GET": "GET", b"HEAD": "HEAD", b"PUT": "PUT"}
 _MARKERS = tuple(f"{prefix}{ARTIFACTS_MARKER}".encode() for prefix in API_PREFIXES)
 
 
 class Answer:
     """One request answered: what to send and what to record."""
 
-    __slots__ = ("data", "keep_alive", "method", "path", "rid", "route")
+    __slots__ = ("data", "keep_alive", "method", "path", "received", "rid", "route")
 
     def __init__(
-        self, data: bytes, keep_alive: bool, method: str, path: str, rid: str, route: str
+        self,
+        data: bytes,
+        keep_alive: bool,
+        method: str,
+        path: str,
+        rid: str,
+        route: str,
+        received: int = 0,
     ) -> None:
         self.data = data
+        self.received = received
         self.keep_alive = keep_alive
         self.method = method
         self.path = path
@@ -115,6 +126,10 @@ class FastLane:
         }
         self.known: dict[tuple[object, ...], Prefixes] = {}
         self._date = ("", b"")
+        self.uploads = True
+        """Whether PUTs are taken (not with --read-only)."""
+        self.upload_limit = 0
+        """--max-upload-size: larger bodies are aiohttp's (its middleware answers them)."""
 
     @classmethod
     def of(cls, app: web.Application) -> "FastLane | None":
@@ -123,12 +138,16 @@ class FastLane:
         backend = app[BACKEND]
         if settings.auth_file or settings.cors_origins or not isinstance(backend, LocalBackend):
             return None
-        return cls(backend)
+        lane = cls(backend)
+        lane.uploads = not settings.read_only
+        lane.upload_limit = settings.max_upload_size
+        return lane
 
-    def answer(self, head: bytes) -> Answer | None:
+    def answer(self, head: bytes) -> "Answer | Put | None":
         """The answer to the request `head` (without its blank line), or None: aiohttp's; LEND
         for a plain keep-alive download the lane cannot send (a missing or large file, one not
-        in the page cache, a bad path): aiohttp answers that one, and the lane the next."""
+        in the page cache, a bad path): aiohttp answers that one, and the lane the next. A Put
+        for an upload the lane takes (gateway/fastput.py): its body follows the head."""
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ")
         if len(parts) != 3 or len(lines) > MAX_HEADERS:
@@ -147,8 +166,12 @@ class FastLane:
         keep_alive = _keeps_alive(version, headers.get(b"connection"))
         if keep_alive is None:
             return None
-        refused = LEND if keep_alive else None
         raw = target[len(marker) :].decode("ascii")
+        if method == "PUT":
+            return self._upload(raw, headers, keep_alive, version, target, marker)
+        if b"content-length" in headers:
+            return None
+        refused = LEND if keep_alive else None
         try:
             path = confine(unquote(raw, errors="strict"))
         except (UnicodeDecodeError, UnsafePathError):
@@ -157,20 +180,48 @@ class FastLane:
         if found is None or not found[0]:
             return refused
         prefixes, body = found
-        given = headers.get(b"x-request-id")
-        rid = given.decode("ascii") if given is not None else ""
-        rid = rid if is_sane(rid) else os.urandom(16).hex()
+        rid = _request_id(headers)
         pieces = [_STATUS[version], prefixes[0] if method == "GET" else prefixes[1]]
-        pieces.append(self._date_line())
+        pieces.append(self.head_end(version, keep_alive, rid))
+        if method == "GET":
+            pieces.append(body)
+        data = b"".join(pieces)
+        return Answer(data, keep_alive, method, target.decode("ascii"), rid, self.routes[marker])
+
+    def _upload(
+        self,
+        raw: str,
+        headers: dict[bytes, bytes],
+        keep_alive: bool,
+        version: str,
+        target: bytes,
+        marker: bytes,
+    ) -> Put | None:
+        if not self.uploads:
+            return None
+        found = upload_of(raw, headers, self.upload_limit)
+        if found is None:
+            return None
+        path, length, claimed = found
+        rid = _request_id(headers)
+        route = self.routes[marker]
+        return Put(path, length, claimed, keep_alive, version, target.decode("ascii"), rid, route)
+
+    def uploaded(self, put: Put) -> Answer:
+        """The answer to an upload stored."""
+        head = self.head_end(put.version, put.keep_alive, put.rid)
+        data = b"".join((_STATUS[put.version], UPLOADED_HEAD, head, UPLOADED))
+        return Answer(data, put.keep_alive, "PUT", put.target, put.rid, put.route, put.length)
+
+    def head_end(self, version: str, keep_alive: bool, rid: str) -> bytes:
+        """The header lines aiohttp adds after the response's own, and the blank line."""
+        pieces = [self._date_line()]
         if keep_alive and version == "HTTP/1.0":
             pieces.append(b"Connection: keep-alive\r\n")
         elif not keep_alive and version == "HTTP/1.1":
             pieces.append(b"Connection: close\r\n")
         pieces += (_RID, rid.encode("ascii"), b"\r\n\r\n")
-        if method == "GET":
-            pieces.append(body)
-        data = b"".join(pieces)
-        return Answer(data, keep_alive, method, target.decode("ascii"), rid, self.routes[marker])
+        return b"".join(pieces)
 
     def _date_line(self) -> bytes:
         """`Date` (aiohttp's, made once a second) and `Server`, as aiohttp adds them."""
@@ -178,6 +229,13 @@ class FastLane:
         if date is not self._date[0]:
             self._date = (date, f"Date: {date}\r\nServer: {SERVER_SOFTWARE}\r\n".encode())
         return self._date[1]
+
+
+def _request_id(headers: dict[bytes, bytes]) -> str:
+    """The client's X-Request-Id when it is sane, else a new one (as `request_id.from_request`)."""
+    given = headers.get(b"x-request-id")
+    rid = given.decode("ascii") if given is not None else ""
+    return rid if is_sane(rid) else os.urandom(16).hex()
 
 
 _STATUS = {"HTTP/1.1": b"HTTP/1.1 200 OK\r\n", "HTTP/1.0": b"HTTP/1.0 200 OK\r\n"}
@@ -225,12 +283,18 @@ def _keeps_alive(version: str, connection: bytes | None) -> bool | None:
     return None
 
 
+Found = tuple[list[tuple[Answer, float]], int, tuple[Put, bytes, float] | None]
+"""`FastLaneHandler._answers`: the answers, where a lent request starts (or -1), an upload to
+store (its Put, its bytes from the head on, when its head was complete)."""
+
+
 class FastLaneHandler(RequestHandler):
     """aiohttp's connection protocol with the lane in front: incoming bytes are held here until
     a request head is complete; the first request that is not the lane's, with everything after
     it, goes to aiohttp's parser, and the connection stays aiohttp's. Only a plain download that
     the lane cannot send (LEND), alone in what was received, is lent: the lane goes on once
-    aiohttp has answered it."""
+    aiohttp has answered it. An upload the lane takes (a Put) is held until its body is in, then
+    stored while what comes after it waits; one whose store call fails goes to aiohttp whole."""
 
     def __init__(self, manager: Server, lane: FastLane, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
@@ -239,6 +303,9 @@ class FastLaneHandler(RequestHandler):
         """The reads (the first maybe cut) since the last request answered here."""
         self._lent = False
         """aiohttp got one plain request (LEND): the lane takes the next once aiohttp is idle."""
+        self._storing: asyncio.Task[None] | None = None
+        """The upload being stored: its answer goes out before anything after it is read."""
+        self._paused = False
 
     def data_received(self, data: bytes) -> None:
         lane = self._lane
@@ -250,23 +317,38 @@ class FastLaneHandler(RequestHandler):
         if lane is None or self._force_close or self._close:
             super().data_received(data)
             return
+        self._held.append(data)
+        if self._storing is not None:
+            if not self._paused and sum(map(len, self._held)) > MAX_QUEUED:
+                self._paused = True  # a client that pipelines uploads waits for their answers
+                assert self.transport is not None
+                self.transport.pause_reading()
+            return
+        self._serve(lane)
+
+    def _serve(self, lane: FastLane) -> None:
         held = self._held
-        held.append(data)
-        joined = b"".join(held) if len(held) > 1 else data
+        joined = b"".join(held) if len(held) > 1 else held[0]
         found = self._answers(lane, joined)
         if found is None:
-            self._lane = None  # aiohttp's from here on, starting with these reads as they came
-            self._held = []
-            for piece in held:
-                super().data_received(piece)
+            self._hand_over(held)
             return
-        answers, lent = found
+        answers, lent, upload = found
         if answers:
             self._send(lane, answers)
-        if lent >= 0:
+        if upload is not None:
+            self._store(lane, *upload)
+        elif lent >= 0:
             self._held = []
             self._lent = True
             super().data_received(joined[lent:])  # one whole request, nothing after it
+
+    def _hand_over(self, pieces: list[bytes]) -> None:
+        """aiohttp's from here on, starting with `pieces` as they came."""
+        self._lane = None
+        self._held = []
+        for piece in pieces:
+            super().data_received(piece)
 
     def _send(self, lane: FastLane, answers: list[tuple[Answer, float]]) -> None:
         transport = self.transport
@@ -279,13 +361,12 @@ class FastLaneHandler(RequestHandler):
         else:
             self.force_close()
 
-    def _answers(
-        self, lane: FastLane, held: bytes
-    ) -> tuple[list[tuple[Answer, float]], int] | None:
+    def _answers(self, lane: FastLane, held: bytes) -> Found | None:
         """The answers to every request head complete in `held` (an incomplete one after them is
-        held for the next read), and where a last one that aiohttp answers (LEND) starts, or -1;
-        None when any of them is not the lane's: aiohttp's parser then gets all of `held`, as
-        it would have (an error in one read loses its earlier requests there too)."""
+        held for the next read), where a last one that aiohttp answers (LEND) starts, or -1,
+        and an upload whose body is all in, to store after them; None when any of them is not
+        the lane's: aiohttp's parser then gets all of `held`, as it would have (an error in one
+        read loses its earlier requests there too)."""
         transport = self.transport
         if transport is None or transport.get_write_buffer_size() > MAX_QUEUED:
             return None
@@ -299,19 +380,74 @@ class FastLaneHandler(RequestHandler):
                     return None
                 if answers:
                     self._held = [rest]
-                return answers, -1
+                return answers, -1, None
             began = time.perf_counter()
             answer = lane.answer(held[start:end]) if end - start <= MAX_HEAD else None
             if answer is None or len(answers) >= MAX_PER_READ:
                 return None
             if answer is LEND:
-                return (answers, start) if end + 4 == len(held) else None
+                return (answers, start, None) if end + 4 == len(held) else None
+            if isinstance(answer, Put):
+                return self._upload(answers, answer, held, start, end + 4 + answer.length, began)
             start = end + 4
             answers.append((answer, time.perf_counter() - began))
             if not answer.keep_alive and start < len(held):
                 return None  # aiohttp's parser refuses data after a last request: its 400
         self._held = []
-        return answers, -1
+        return answers, -1, None
+
+    def _upload(
+        self,
+        answers: list[tuple[Answer, float]],
+        put: Put,
+        held: bytes,
+        start: int,
+        end: int,
+        began: float,
+    ) -> Found | None:
+        """`_answers` for an upload from `start` to `end` (its body's end) in `held`."""
+        if end > len(held):  # the body is still coming: the head is read again with it
+            if answers:
+                self._held = [held[start:]]
+            return answers, -1, None
+        if end < len(held):
+            return None  # requests pipelined after it: aiohttp's parser reads them at once
+        self._held = []
+        return answers, -1, (put, held[start:end], began)
+
+    def _store(self, lane: FastLane, put: Put, request: bytes, began: float) -> None:
+        self._kept_alive()  # no idle close while it is stored
+        body = request[len(request) - put.length :]
+        storing = self._loop.create_task(store(lane.backend, put, body))
+        storing.add_done_callback(functools.partial(self._stored, lane, put, request, began))
+        self._storing = storing
+
+    def _stored(
+        self, lane: FastLane, put: Put, request: bytes, began: float, storing: "asyncio.Task[None]"
+    ) -> None:
+        self._storing = None
+        if storing.cancelled() or self.transport is None or self._force_close:
+            return  # the connection was lost or is being closed: no answer
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        if storing.exception() is not None:  # nothing stored: aiohttp runs it and answers
+            self._hand_over([request, *self._held])
+            return
+        self._send(lane, [(lane.uploaded(put), time.perf_counter() - began)])
+        if self._held and not self._force_close:
+            self._serve(lane)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._storing is not None:
+            self._storing.cancel()  # as aiohttp cancels its handler (handler_cancellation)
+        super().connection_lost(exc)
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:
+        """aiohttp's, after the upload being stored (if any) is answered."""
+        if self._storing is not None:
+            await asyncio.wait([self._storing], timeout=timeout)
+        await super().shutdown(timeout)
 
     def _record(self, lane: FastLane, answer: Answer, seconds: float) -> None:
         self._request_count += 1
@@ -320,7 +456,8 @@ class FastLaneHandler(RequestHandler):
         samples = lane.recorder
         samples.started()
         sent = len(answer.data)
-        samples.finished((answer.route, answer.method), 200, seconds, 0, sent, None)
+        key = (answer.route, answer.method)
+        samples.finished(key, 200, seconds, answer.received, sent, None)
         logger = self.access_logger
         if self._logging_enabled and isinstance(logger, AccessLogger):
             logger.line(answer.method, answer.path, 200, sent, seconds * 1000, answer.rid, None)
@@ -338,10 +475,10 @@ class FastLaneHandler(RequestHandler):
 
 
 def _may_continue(held: bytes) -> bool:
-    """Whether an incomplete head may still become the lane's: it starts like a GET or HEAD and
-    has no bare line feed (which aiohttp's parser takes as a line end)."""
+    """Whether an incomplete head may still become the lane's: it starts like a GET, HEAD or
+    PUT and has no bare line feed (which aiohttp's parser takes as a line end)."""
     start = held[:5]
-    if not (b"GET /".startswith(start) or b"HEAD ".startswith(start)):
+    if not any(method.startswith(start) for method in (b"GET /", b"HEAD ", b"PUT /")):
         return False
     return held.count(b"\n") == held.count(b"\r\n")
 
