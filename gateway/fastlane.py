@@ -11,7 +11,8 @@ path the kernel resolves below the destination root and whose bytes are all in t
 (`LocalBackend.read_small_cached`) is answered here, with the bytes, headers, request id,
 metrics and access-log line the normal path gives it (tests/gateway/test_fastlane.py compares the
 two byte for byte). Anything else, and any doubt, goes to aiohttp unchanged, byte for byte; from
-then on the connection stays with aiohttp.
+then on the connection stays with aiohttp. A small PUT is taken too, and stored by the upload's
+own steps (gateway/fastput.py).
 
 It is on only where nothing else looks at a download: a local destination without mounts, no
 `--auth-file` (the permission check runs in the auth middleware, which the lane would skip) and
@@ -407,6 +408,7 @@ class FastLaneHandler(RequestHandler):
     ) -> Found | None:
         """`_answers` for an upload from `start` to `end` (its body's end) in `held`."""
         if end > len(held):  # the body is still coming: the head is read again with it
+            self._kept_alive()  # aiohttp does not close a connection in mid-request either
             if answers:
                 self._held = [held[start:]]
             return answers, -1, None

@@ -17,6 +17,7 @@ writes) and for bodies over `--max-upload-size` (its middleware answers them).
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import unquote
 
 from backends.local import LocalBackend
@@ -41,30 +42,18 @@ UPLOADED_HEAD = f"Content-Type: {UPLOADED_TYPE}\r\nContent-Length: {len(UPLOADED
 aiohttp adds Date and Server."""
 
 
+@dataclass(slots=True)
 class Put:
     """An upload the lane takes, once its head is read: where, how long, what it claims."""
 
-    __slots__ = ("claimed", "keep_alive", "length", "path", "rid", "route", "target", "version")
-
-    def __init__(
-        self,
-        path: str,
-        length: int,
-        claimed: dict[str, bytes],
-        keep_alive: bool,
-        version: str,
-        target: str,
-        rid: str,
-        route: str,
-    ) -> None:
-        self.path = path
-        self.length = length
-        self.claimed = claimed
-        self.keep_alive = keep_alive
-        self.version = version
-        self.target = target
-        self.rid = rid
-        self.route = route
+    path: str
+    length: int
+    claimed: dict[str, bytes]
+    keep_alive: bool
+    version: str
+    target: str
+    rid: str
+    route: str
 
 
 def upload_of(

@@ -13,8 +13,7 @@ import hashlib
 import logging
 import os
 import re
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from gateway.artifacts import WHOLE_BODY
 from gateway.fastlane import FastLaneRunner
 from gateway.fastput import Put
 from gateway.settings import Settings
+from tests.gateway.test_disk_full import fill, small_disk  # noqa: F401 (a fixture)
 from tests.gateway.test_fastlane import (
     ACCESS,
     CLOSE,
@@ -246,28 +246,10 @@ async def test_off_when_read_only_or_over_the_upload_limit(tree: Path) -> None:
         assert isinstance(runners.lane.answer(CASES["4 KiB"].split(b"\r\n\r\n")[0]), Put)
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-async def test_a_full_disk_is_the_same_507(small_disk: Path) -> None:
+async def test_a_full_disk_is_the_same_507(small_disk: Path) -> None:  # noqa: F811
     destination = small_disk / "mlartifacts"
     destination.mkdir()
-    free = os.statvfs(small_disk).f_bavail * os.statvfs(small_disk).f_frsize
-    (small_disk / "filler").write_bytes(b"\0" * free)
+    fill(small_disk, leave=0)
     settings = Settings(artifacts_destination=str(destination), artifacts_only=True)
     async with _pair(settings) as (_, fast, plain):
         data = CASES["4 KiB"] + CLOSE
