@@ -96,14 +96,17 @@ async def pair(tree: Path) -> AsyncIterator[tuple[Pair, int, int]]:
         await plain.cleanup()
 
 
-async def _exchange(port: int, data: bytes, *, pieces: int = 1) -> bytes:
-    """Send `data` (in `pieces` writes), then read until the server closes the connection."""
+async def _exchange(port: int, data: bytes | list[bytes], *, pieces: int = 1) -> bytes:
+    """Send `data` (in `pieces` writes, or a list's items one write each), then read until the
+    server closes the connection."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        step = -(-len(data) // pieces)
+        if isinstance(data, bytes):
+            step = -(-len(data) // pieces)
+            data = [data[start : start + step] for start in range(0, len(data), step)]
         with contextlib.suppress(ConnectionError):  # an answer that closes may come first
-            for start in range(0, len(data), step):
-                writer.write(data[start : start + step])
+            for piece in data:
+                writer.write(piece)
                 await writer.drain()
                 await asyncio.sleep(0.02)
         return await asyncio.wait_for(reader.read(), 10)
@@ -247,20 +250,30 @@ async def test_metrics_and_access_log_as_the_normal_path(
         f"{A}/d/noext", "X-Request-Id: same", method="HEAD"
     )
     requests += _get(f"{A}/d/na%c3%afve%20%c3%a9.csv", "X-Request-Id: same")  # logged as sent
-    deltas = []
-    lines = []
-    for port in (fast, plain):
-        before = await _metrics(plain)
-        caplog.clear()
-        with caplog.at_level(logging.DEBUG, logger="artgw.access"):
-            await _exchange(port, requests + CLOSE)
-        lines.append([_logged(record.getMessage()) for record in caplog.records])
-        deltas.append(_changed(before, await _metrics(plain)))
+    lines, deltas = await _observed((fast, plain), [requests + CLOSE], caplog)
     assert lines[0] == lines[1]
     assert len(lines[0]) == 4  # three artifacts and /health
     assert deltas[0] == deltas[1]
     route = (("method", "GET"), ("route", f"{A}/{{path}}"), ("status", "200"))
     assert deltas[0][("artgw_http_requests_total", route)] == 2
+
+
+Observed = tuple[list[list[str]], list[dict[promtext.Key, float]]]
+
+
+async def _observed(
+    ports: tuple[int, int], writes: list[bytes], caplog: pytest.LogCaptureFixture
+) -> Observed:
+    """The access-log lines and the metrics' changes of `writes` sent to each server."""
+    deltas, lines = [], []
+    for port in ports:
+        before = await _metrics(ports[1])
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="artgw.access"):
+            await _exchange(port, writes)
+        lines.append([_logged(record.getMessage()) for record in caplog.records])
+        deltas.append(_changed(before, await _metrics(ports[1])))
+    return lines, deltas
 
 
 def _changed(

@@ -10,7 +10,6 @@ import asyncio
 import base64
 import gzip
 import hashlib
-import logging
 import os
 import re
 from collections.abc import AsyncIterator
@@ -25,15 +24,12 @@ from gateway.fastput import Put
 from gateway.settings import Settings
 from tests.gateway.test_disk_full import fill, small_disk  # noqa: F401 (a fixture)
 from tests.gateway.test_fastlane import (
-    ACCESS,
     CLOSE,
     Pair,
-    _changed,
     _exchange,
     _get,
-    _logged,
-    _metrics,
     _normal,
+    _observed,
     _runner,
     _start,
 )
@@ -197,6 +193,22 @@ async def test_which_uploads_the_lane_takes(pair: tuple[Pair, int, int], case: s
     assert taken == (case in TAKEN)
 
 
+async def test_uploads_keep_the_connection_in_the_lane(
+    pair: tuple[Pair, int, int], tree: Path
+) -> None:
+    """One request at a time, as HTTP clients send them: each upload is the lane's."""
+    runners, fast, _ = pair
+    reader, writer = await asyncio.open_connection("127.0.0.1", fast)
+    for case in ("4 KiB", "empty", "sha-256", "new folders", "4 KiB"):
+        writer.write(CASES[case])
+        assert (await reader.readuntil(b"\r\n\r\n{}")).startswith(b"HTTP/1.1 200 OK\r\n")
+        (handler,) = runners.fast.server.connections  # type: ignore[union-attr]
+        assert handler._lane is not None  # type: ignore[attr-defined]
+    writer.close()
+    assert (tree / "u" / "a.bin").read_bytes() == BODY
+    assert (tree / "u" / "x" / "y" / "z" / "n.json").read_bytes() == b'{"k": 1}'
+
+
 async def test_a_failed_upload_leaves_the_connection_to_aiohttp(
     pair: tuple[Pair, int, int], tree: Path
 ) -> None:
@@ -216,17 +228,10 @@ async def test_metrics_and_access_log_as_the_normal_path(
     pair: tuple[Pair, int, int], caplog: pytest.LogCaptureFixture
 ) -> None:
     _, fast, plain = pair
-    requests = _put(f"{A}/u/m1", BODY, "X-Request-Id: same")
-    requests += _put(f"{A}/u/na%c3%afve", b"x", "X-Request-Id: same")  # logged as sent
-    requests += _put(f"{A}/d/sub", BODY, "X-Request-Id: same")  # aiohttp's 400, once
-    deltas, lines = [], []
-    for port in (fast, plain):
-        before = await _metrics(plain)
-        caplog.clear()
-        with caplog.at_level(logging.DEBUG, logger=ACCESS.name):
-            await _exchange(port, requests + CLOSE)
-        lines.append([_logged(record.getMessage()) for record in caplog.records])
-        deltas.append(_changed(before, await _metrics(plain)))
+    writes = [_put(f"{A}/u/m1", BODY, "X-Request-Id: same")]
+    writes.append(_put(f"{A}/u/na%c3%afve", b"x", "X-Request-Id: same"))  # logged as sent
+    writes.append(_put(f"{A}/d/sub", BODY, "X-Request-Id: same"))  # aiohttp's 400, once
+    lines, deltas = await _observed((fast, plain), [*writes, CLOSE], caplog)
     assert lines[0] == lines[1]
     assert len(lines[0]) == 4  # three uploads and /health
     assert deltas[0] == deltas[1]
