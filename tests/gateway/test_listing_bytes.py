@@ -1,7 +1,7 @@
 """The JSON listing is byte for byte what `json.dumps` makes of MLflow's shape, whatever the
-folder holds: the listing code builds it by hand from one `lstat` per name (backends/local.py
-`_scan`, gateway/artifacts.py `listing_pieces`), and this checks it against the folder as
-`os.scandir` and `os.stat` see it."""
+folder holds: the listing code builds it by hand from one `lstat` per name, a batch at a time
+(backends/listing.py `scan`, gateway/artifacts.py `listing_pieces`), and this checks it, over
+HTTP on loopback, against the folder as `os.scandir` and `os.stat` see it."""
 
 import json
 import os
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient
 
+from backends.listing import BATCH
 from backends.paths import UPLOAD_PREFIX
 from gateway.artifacts import LISTING_PIECE
 
@@ -50,3 +51,82 @@ async def test_listing_bytes(gateway: TestClient, destination: Path, count: int)
     response = await gateway.get(f"{A}?path=f")
     assert response.status == 200
     assert await response.read() == _expected(folder)
+
+
+ODD_NAMES = [
+    'q"uote\\back é ✓.txt',
+    "tab\there",
+    "new\nline",
+    "ctl\x01\x1f\x7f",
+    "emoji 😀",
+    "ütf",
+    "\u2028separator",
+    UPLOAD_PREFIX[:-1],  # just before and after the hidden names in the sorted order
+    UPLOAD_PREFIX[:-1] + "-",
+    UPLOAD_PREFIX[:-1] + "0",
+]
+
+
+def _odd_folder(folder: Path, count: int) -> None:
+    """Plain files over several batches and pieces, odd names, a folder, a FIFO, names that are
+    not UTF-8, and links of every kind at the start, the middle and the end of the order."""
+    folder.mkdir()
+    for i in range(count):
+        (folder / f"n-{i:05d}").write_bytes(b"x" * (i % 7))
+    (folder / "sub").mkdir()
+    for name in ODD_NAMES:
+        (folder / name).write_bytes(b"12345")
+    raw = os.fsencode(folder)
+    fd = os.open(raw + b"/bad\xff\xfe-bytes", os.O_CREAT | os.O_WRONLY)
+    os.write(fd, b"abc")
+    os.close(fd)
+    os.mkdir(raw + b"/dir\x80")
+    os.mkfifo(folder / "fifo")
+    (folder / f"{UPLOAD_PREFIX}9.x").write_bytes(b"hidden")
+    for place in ("a", "m", "z"):
+        os.symlink("n-00000", folder / f"{place}-link-file")
+        os.symlink("sub", folder / f"{place}-link-dir")
+        os.symlink("missing", folder / f"{place}-link-dangling")
+        os.symlink("/", folder / f"{place}-link-out")
+
+
+@pytest.mark.parametrize("count", [10, BATCH + LISTING_PIECE])
+async def test_odd_names_and_links_over_batches(
+    gateway: TestClient, destination: Path, count: int
+) -> None:
+    _odd_folder(destination / "odd", count)
+    response = await gateway.get(f"{A}?path=odd")
+    assert response.status == 200
+    assert await response.read() == _expected(destination / "odd")
+
+
+async def test_a_link_loop_still_fails_the_listing(gateway: TestClient, destination: Path) -> None:
+    """As before the columns: a link to itself is a storage error, not a missing entry."""
+    (destination / "loop").mkdir()
+    os.symlink("me", destination / "loop" / "me")
+    response = await gateway.get(f"{A}?path=loop")
+    assert response.status == 500
+    assert (await response.json())["error_code"] == "INTERNAL_ERROR"
+
+
+async def test_large_listing_arrives_in_bounded_chunks(
+    gateway: TestClient, destination: Path
+) -> None:
+    """Streamed: one HTTP chunk per piece of LISTING_PIECE entries, none much bigger."""
+    folder = destination / "big"
+    folder.mkdir()
+    count = 4 * LISTING_PIECE + 1
+    for i in range(count):
+        (folder / f"file-with-a-longish-name-{i:06d}.bin").write_bytes(b"")
+    response = await gateway.get(f"{A}?path=big")
+    assert response.headers.get("Transfer-Encoding") == "chunked"
+    chunks, body, piece = [], b"", bytearray()
+    async for data, end_of_chunk in response.content.iter_chunks():
+        piece += data
+        if end_of_chunk:
+            chunks.append(len(piece))
+            body += piece
+            piece.clear()
+    assert body == _expected(folder)
+    assert len(chunks) >= count // LISTING_PIECE
+    assert max(chunks) < 2 * len(body) / (count / LISTING_PIECE)
