@@ -13,23 +13,18 @@ from aiohttp.test_utils import TestClient
 from backends.listing import BATCH
 from backends.paths import UPLOAD_PREFIX
 from gateway.artifacts import LISTING_PIECE
+from tests.listing_reference import odd_folder, reference_entries
 
 A = "/api/2.0/mlflow-artifacts/artifacts"
 
 
 def _expected(folder: Path) -> bytes:
-    files = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith(UPLOAD_PREFIX):
-            continue
-        try:
-            st = entry.stat()  # links followed
-        except FileNotFoundError:  # dangling
-            continue
-        if entry.is_dir():
-            files.append({"path": entry.name, "is_dir": True})
-        else:
-            files.append({"path": entry.name, "is_dir": False, "file_size": st.st_size})
+    files: list[dict[str, object]] = [
+        {"path": e.name, "is_dir": True}
+        if e.is_dir
+        else {"path": e.name, "is_dir": False, "file_size": e.size}
+        for e in reference_entries(folder)
+    ]
     return json.dumps({"files": files}).encode() if files else b"{}"
 
 
@@ -53,48 +48,11 @@ async def test_listing_bytes(gateway: TestClient, destination: Path, count: int)
     assert await response.read() == _expected(folder)
 
 
-ODD_NAMES = [
-    'q"uote\\back é ✓.txt',
-    "tab\there",
-    "new\nline",
-    "ctl\x01\x1f\x7f",
-    "emoji 😀",
-    "ütf",
-    "\u2028separator",
-    UPLOAD_PREFIX[:-1],  # just before and after the hidden names in the sorted order
-    UPLOAD_PREFIX[:-1] + "-",
-    UPLOAD_PREFIX[:-1] + "0",
-]
-
-
-def _odd_folder(folder: Path, count: int) -> None:
-    """Plain files over several batches and pieces, odd names, a folder, a FIFO, names that are
-    not UTF-8, and links of every kind at the start, the middle and the end of the order."""
-    folder.mkdir()
-    for i in range(count):
-        (folder / f"n-{i:05d}").write_bytes(b"x" * (i % 7))
-    (folder / "sub").mkdir()
-    for name in ODD_NAMES:
-        (folder / name).write_bytes(b"12345")
-    raw = os.fsencode(folder)
-    fd = os.open(raw + b"/bad\xff\xfe-bytes", os.O_CREAT | os.O_WRONLY)
-    os.write(fd, b"abc")
-    os.close(fd)
-    os.mkdir(raw + b"/dir\x80")
-    os.mkfifo(folder / "fifo")
-    (folder / f"{UPLOAD_PREFIX}9.x").write_bytes(b"hidden")
-    for place in ("a", "m", "z"):
-        os.symlink("n-00000", folder / f"{place}-link-file")
-        os.symlink("sub", folder / f"{place}-link-dir")
-        os.symlink("missing", folder / f"{place}-link-dangling")
-        os.symlink("/", folder / f"{place}-link-out")
-
-
 @pytest.mark.parametrize("count", [10, BATCH + LISTING_PIECE])
 async def test_odd_names_and_links_over_batches(
     gateway: TestClient, destination: Path, count: int
 ) -> None:
-    _odd_folder(destination / "odd", count)
+    odd_folder(destination / "odd", count)
     response = await gateway.get(f"{A}?path=odd")
     assert response.status == 200
     assert await response.read() == _expected(destination / "odd")
