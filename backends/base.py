@@ -9,9 +9,10 @@ throttling), EREMOTEIO it answered another 5xx; gateway/errors.py turns each int
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar, NamedTuple
+from itertools import repeat
+from typing import BinaryIO, ClassVar, NamedTuple, cast
 
 Checker = Callable[[AsyncIterable[bytes]], AsyncIterator[bytes]]
 """Passes a stream through and raises at its end if the bytes are not the ones expected (a
@@ -28,6 +29,28 @@ class Entry(NamedTuple):
     plain: bool = True
     """A regular file or folder; False for a symbolic link (even one that stays inside the
     destination), a device, a FIFO or a socket, which folder archives leave out."""
+
+
+class Columns(NamedTuple):
+    """The children of one directory, sorted by name, as parallel lists (`Entry`'s fields)."""
+
+    names: list[str]
+    is_dir: list[bool]
+    sizes: list[int]
+    mtimes: list[float | None]
+    plain: list[bool]
+
+    @classmethod
+    def of(cls, entries: Sequence[Entry]) -> "Columns":
+        if not entries:
+            return cls([], [], [], [], [])
+        names, is_dir, sizes, mtimes, plain = map(list, zip(*entries, strict=True))
+        return cls(names, is_dir, sizes, mtimes, plain)
+
+    def entries(self) -> list[Entry]:
+        """One `Entry` per child (made in C: `tuple.__new__` over the zipped columns)."""
+        rows = zip(*self, strict=True)
+        return cast(list[Entry], list(map(tuple.__new__, repeat(Entry), rows)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +173,11 @@ class Backend(ABC):
     @abstractmethod
     async def list_dir(self, path: str) -> list[Entry]:
         """Children of a directory, sorted by name, without in-progress uploads."""
+
+    async def listing(self, path: str) -> Columns:
+        """`list_dir` as columns: what the JSON listing encodes (a local folder makes them
+        without an `Entry` per child: backends/listing.py)."""
+        return Columns.of(await self.list_dir(path))
 
     @abstractmethod
     async def open(self, path: str) -> OpenedFile:

@@ -18,11 +18,12 @@ import stat as stat_mod
 import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import BinaryIO, TypeVar, cast
+from typing import BinaryIO, TypeVar
 
-from backends.base import Capabilities, Completion, Entry, OpenedFile, Part, Stat
+from backends.base import Capabilities, Columns, Completion, Entry, OpenedFile, Part, Stat
 from backends.batched import BatchedCalls
 from backends.beneath import cached_opens_supported, open_beneath, read_cached
+from backends.listing import scan
 from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
 from backends.streams import KernelBody, WholeBody, batches
@@ -152,16 +153,18 @@ class LocalBackend(StagedParts):
                 os.close(fd)
 
     async def list_dir(self, path: str) -> list[Entry]:
-        return await asyncio.to_thread(self._list_dir, path)
+        return (await self.listing(path)).entries()
 
-    def _list_dir(self, path: str) -> list[Entry]:
-        """One pass over the folder opened below the root: `scandir` on its descriptor, so each
-        entry's stat is an `fstatat` of one name in that folder, not a walk of its whole path.
-        Sorted as plain tuples (names are unique, so only names are compared)."""
+    async def listing(self, path: str) -> Columns:
+        return await asyncio.to_thread(self._listing, path)
+
+    def _listing(self, path: str) -> Columns:
+        """One pass over the folder opened below the root (backends/listing.py `scan`): each
+        entry's stat is an `fstatat` of one name in that folder, not a walk of its whole path."""
         with _named(path):
             fd = self._open_beneath_or_resolve(path, os.O_RDONLY | os.O_DIRECTORY)
             try:
-                return _scan(fd)
+                return scan(fd)
             finally:
                 os.close(fd)
 
@@ -798,63 +801,6 @@ def _to_stat(st: os.stat_result) -> Stat:
         mtime=st.st_mtime,
         etag=f"{st.st_mtime_ns:x}-{st.st_size:x}",
     )
-
-
-def _scan(fd: int) -> list[Entry]:
-    """The folder's entries (links followed but marked not `plain`, in-progress uploads and
-    dangling links left out), sorted by name.
-
-    The names come from `os.listdir` (no DirEntry objects) and are sorted first, so the entries
-    are made in order; each name costs one `fstatat` in the folder (`lstat` with `dir_fd`, no
-    walk of the whole path), a link a second one, followed. Built with comprehensions and
-    `tuple.__new__` (an Entry is a tuple): for 10,000 entries the Python work is then a fraction
-    of the 10,000 `fstatat` calls."""
-    names = [name for name in os.listdir(fd) if not name.startswith(UPLOAD_PREFIX)]
-    names.sort()
-    lstat = os.lstat
-    try:
-        found = [lstat(name, dir_fd=fd) for name in names]
-    except FileNotFoundError:  # one was removed meanwhile
-        names, found = _stat_carefully(fd, names)
-    new, is_dir, is_file, is_link = (
-        tuple.__new__,
-        stat_mod.S_ISDIR,
-        stat_mod.S_ISREG,
-        stat_mod.S_ISLNK,
-    )
-    entries: list[Entry | None] = [
-        _followed(fd, name)
-        if is_link(st.st_mode)
-        else new(Entry, (name, True, 0, st.st_mtime, True))
-        if is_dir(st.st_mode)
-        else new(Entry, (name, False, st.st_size, st.st_mtime, is_file(st.st_mode)))
-        for name, st in zip(names, found, strict=True)
-    ]
-    if None in entries:  # dangling links
-        return [entry for entry in entries if entry is not None]
-    return cast(list[Entry], entries)
-
-
-def _followed(fd: int, name: str) -> Entry | None:
-    """The entry of a symbolic link, by what it points to (not `plain`); None when dangling."""
-    try:
-        st = os.stat(name, dir_fd=fd)
-    except FileNotFoundError:
-        return None
-    if stat_mod.S_ISDIR(st.st_mode):
-        return Entry(name, True, 0, st.st_mtime, False)
-    return Entry(name, False, st.st_size, st.st_mtime, False)
-
-
-def _stat_carefully(fd: int, names: list[str]) -> tuple[list[str], list[os.stat_result]]:
-    kept, found = [], []
-    for name in names:
-        try:
-            found.append(os.lstat(name, dir_fd=fd))
-        except FileNotFoundError:
-            continue
-        kept.append(name)
-    return kept, found
 
 
 def _write_all(fd: int, pieces: list[bytes]) -> None:

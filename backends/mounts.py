@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import Backend, Capabilities, Entry, OpenedFile, Stat
+from backends.base import Backend, Capabilities, Columns, Entry, OpenedFile, Stat
 from backends.deadline import with_deadline
 from backends.paths import UnsafePathError, confine
 from backends.registry import DestinationError, local_path, open_destination, scheme_of
@@ -197,6 +197,9 @@ class MountedBackend(Backend):
         merged = {e.name: e for e in entries if e.name not in names}
         merged.update((name, Entry(name, True)) for name in names)
         return [merged[name] for name in sorted(merged)]
+
+    async def listing(self, path: str) -> Columns:
+        return Columns.of(await self.list_dir(path))  # with the mount points merged in
 
     async def open(self, path: str) -> OpenedFile:
         if path in self.mounts or self.mounted_below(path):
