@@ -307,6 +307,8 @@ class FastLaneHandler(RequestHandler):
         self._storing: asyncio.Task[None] | None = None
         """The upload being stored: its answer goes out before anything after it is read."""
         self._paused = False
+        self._close_after = False
+        """`close` came while an upload was stored: it runs once that is answered."""
 
     def data_received(self, data: bytes) -> None:
         lane = self._lane
@@ -428,17 +430,32 @@ class FastLaneHandler(RequestHandler):
         self, lane: FastLane, put: Put, request: bytes, began: float, storing: "asyncio.Task[None]"
     ) -> None:
         self._storing = None
-        if storing.cancelled() or self.transport is None or self._force_close:
-            return  # the connection was lost or is being closed: no answer
+        if not (storing.cancelled() or self.transport is None or self._force_close):
+            self._answer_stored(lane, put, request, began, storing)
+        if self._close_after:  # shutdown began meanwhile
+            super().close()
+
+    def _answer_stored(
+        self, lane: FastLane, put: Put, request: bytes, began: float, storing: "asyncio.Task[None]"
+    ) -> None:
         if self._paused:
             self._paused = False
+            assert self.transport is not None
             self.transport.resume_reading()
         if storing.exception() is not None:  # nothing stored: aiohttp runs it and answers
             self._hand_over([request, *self._held])
             return
         self._send(lane, [(lane.uploaded(put), time.perf_counter() - began)])
-        if self._held and not self._force_close:
+        if self._held and not (self._force_close or self._close_after):
             self._serve(lane)
+
+    def close(self) -> None:
+        """aiohttp's (at shutdown: no more requests, and the connection closes once idle), after
+        the upload being stored is answered, as aiohttp lets a request in progress finish."""
+        if self._storing is None:
+            super().close()
+        else:
+            self._close_after = True
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._storing is not None:

@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import os
 import re
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -262,3 +263,67 @@ async def test_a_full_disk_is_the_same_507(small_disk: Path) -> None:  # noqa: F
     assert got.split(b" ", 2)[1] == b"507"
     assert _normal(got) == _normal(want)
     assert _files(destination) == {}
+
+
+class _Held:
+    """The small-writes thread kept busy (a call that waits), so an upload stays in its store
+    call until `release`."""
+
+    def __init__(self, runner: web.AppRunner) -> None:
+        from gateway.keys import BACKEND
+
+        self.event = threading.Event()
+        backend = runner.app[BACKEND]
+        self.waited = backend._small_writes.call(self.event.wait, 10)  # type: ignore[attr-defined]
+
+    def release(self) -> None:
+        self.event.set()
+
+
+async def _storing(runner: web.AppRunner) -> object:
+    """The one connection of `runner`, once it stores an upload."""
+    for _ in range(500):
+        handlers = list(runner.server.connections)  # type: ignore[union-attr]
+        if handlers and handlers[0]._storing is not None:
+            return handlers[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("no upload was stored")
+
+
+async def test_shutdown_answers_the_upload_being_stored(tree: Path) -> None:
+    settings = Settings(artifacts_destination=str(tree), artifacts_only=True)
+    runner = _runner(FastLaneRunner, settings)
+    port = await _start(runner)
+    held = _Held(runner)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(CASES["4 KiB"])
+    await _storing(runner)
+    cleanup = asyncio.ensure_future(runner.cleanup())
+    await asyncio.sleep(0.2)
+    assert not cleanup.done()  # it waits for the upload
+    held.release()
+    answer = await asyncio.wait_for(reader.read(), 5)  # answered, then closed
+    await asyncio.wait_for(cleanup, 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\n{}")
+    assert (tree / "u" / "a.bin").read_bytes() == BODY
+
+
+async def test_a_client_that_leaves_while_stored_stores_nothing(
+    pair: tuple[Pair, int, int], tree: Path
+) -> None:
+    """As aiohttp cancels the handler of a request whose client left: its write does not run."""
+    runners, fast, _ = pair
+    held = _Held(runners.fast)
+    _, writer = await asyncio.open_connection("127.0.0.1", fast)
+    writer.write(CASES["4 KiB"])
+    await _storing(runners.fast)
+    writer.close()
+    for _ in range(500):
+        if not runners.fast.server.connections:  # type: ignore[union-attr]
+            break
+        await asyncio.sleep(0.01)
+    held.release()
+    await held.waited
+    assert _files(tree) == {"d/m.json": b'{"k": 1}'}
+    assert not (tree / "u").exists() or not any((tree / "u").iterdir())
