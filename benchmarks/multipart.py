@@ -9,8 +9,10 @@ Each variant is a server started once; every round runs each variant's `log_arti
 `download_artifacts` (fresh paths), variants interleaved (A B C A B C ...), so a noisy machine
 hurts all of them alike. The client is mlflow 3.18 in a subprocess (`--client-python`), timed
 around the call alone; every download is checked by sha256; the server's process-tree RSS is
-sampled during each transfer (peak minus the idle RSS before it). The report gives medians and
-the ratios of the medians, to stdout and to --out.
+sampled during each transfer (peak minus the idle RSS before it). Each transfer starts after a
+sync(2): the kernel's writeback of the earlier rounds' gigabytes would otherwise land on
+whichever transfer runs then (dirty pages past the background threshold throttle every writer).
+The report gives medians and the ratios of the medians, to stdout and to --out.
 
 local:  artgw-parts (mpu through artgw, ranged GETs through artgw)   artgw-plain (--no-multipart)
         mlflow (mlflow server 3.18, its proxied PUT/GET)
@@ -106,7 +108,8 @@ def variants(mode: str, args: argparse.Namespace) -> list[Variant]:
         "--artifacts-destination {dest}"
     )
     no_jobs = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    chosen = [v for v in all_variants(mode, args, artgw, mlflow, no_jobs) if v.name in args.variants]
+    every = all_variants(mode, args, artgw, mlflow, no_jobs)
+    chosen = [v for v in every if v.name in args.variants]
     if args.before:  # the same parts variant from another checkout's sources, right after it
         before = Variant(
             "artgw-before",
@@ -175,6 +178,7 @@ def run_client(
     uri = f"{server.spec.base_url}/api/2.0/mlflow-artifacts/artifacts/bench"
     env = {**os.environ, "NO_PROXY": "127.0.0.1", **variant.client_env}
     env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.sync()  # the earlier transfers' files written back now, not during this one
     before = server.rss_bytes()
     server_cpu, store_cpu = server.cpu_seconds(), store.server.cpu_seconds() if store else 0.0
     with proctree.PeakRssSampler(server.pid, server.pid) as rss:
@@ -251,10 +255,16 @@ def run_mode(mode: str, args: argparse.Namespace, results: Results, work: Path) 
 
 
 RATIOS = {
-    "local": [("artgw-parts", "artgw-before"), ("artgw-parts", "artgw-plain"),
-              ("artgw-parts", "mlflow")],
-    "s3": [("artgw-parts", "artgw-before"), ("artgw-parts", "mlflow-presigned"),
-           ("artgw-parts", "mlflow-proxied")],
+    "local": [
+        ("artgw-parts", "artgw-before"),
+        ("artgw-parts", "artgw-plain"),
+        ("artgw-parts", "mlflow"),
+    ],
+    "s3": [
+        ("artgw-parts", "artgw-before"),
+        ("artgw-parts", "mlflow-presigned"),
+        ("artgw-parts", "mlflow-proxied"),
+    ],
 }
 
 
