@@ -83,6 +83,7 @@ def start_server(args: argparse.Namespace, tree: str | None, dest: str, env: dic
 
 def upload(args: argparse.Namespace, server: subprocess.Popen[bytes], port: int, source: Path,
            remote: str) -> str:  # fmt: skip
+    os.sync()  # the earlier rounds' files written back now, not during this one
     user0, system0, rss0 = tree_usage(server.pid)
     peak = rss0
     uri = f"http://127.0.0.1:{port}/api/2.0/mlflow-artifacts/artifacts/cpu"

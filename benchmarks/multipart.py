@@ -9,8 +9,10 @@ Each variant is a server started once; every round runs each variant's `log_arti
 `download_artifacts` (fresh paths), variants interleaved (A B C A B C ...), so a noisy machine
 hurts all of them alike. The client is mlflow 3.18 in a subprocess (`--client-python`), timed
 around the call alone; every download is checked by sha256; the server's process-tree RSS is
-sampled during each transfer (peak minus the idle RSS before it). The report gives medians and
-the ratios of the medians, to stdout and to --out.
+sampled during each transfer (peak minus the idle RSS before it). Each transfer starts after a
+sync(2): the kernel's writeback of the earlier rounds' gigabytes would otherwise land on
+whichever transfer runs then (dirty pages past the background threshold throttle every writer).
+The report gives medians and the ratios of the medians, to stdout and to --out.
 
 local:  artgw-parts (mpu through artgw, ranged GETs through artgw)   artgw-plain (--no-multipart)
         mlflow (mlflow server 3.18, its proxied PUT/GET)
@@ -57,12 +59,12 @@ CLIENT = textwrap.dedent(
 
     action, uri, local, remote = sys.argv[1:]
     repo = get_artifact_repository(uri)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     if action == "upload":
         repo.log_artifact(local, remote)
     else:
         repo.download_artifacts(remote, local)
-    print(json.dumps({"seconds": time.perf_counter() - start}))
+    print(json.dumps({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu}))
     """
 )
 
@@ -79,6 +81,8 @@ class Variant:
 class Sample:
     seconds: float
     rss_growth: int
+    cpu: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    """CPU seconds during the call: the client's, the server's process tree, the S3 store's."""
     verified: bool = True
 
 
@@ -92,6 +96,10 @@ class Results:
     def median(self, mode: str, variant: str, op: str) -> float:
         return statistics.median(s.seconds for s in self.samples[(mode, variant, op)])
 
+    def median_cpu(self, mode: str, variant: str, op: str) -> str:
+        samples = self.samples[(mode, variant, op)]
+        return " / ".join(f"{statistics.median(s.cpu[i] for s in samples):.1f}" for i in range(3))
+
 
 def variants(mode: str, args: argparse.Namespace) -> list[Variant]:
     artgw = f"{args.artgw_bin} serve --artifacts-only --host {{host}} --port {{port}} --workers 2"
@@ -100,6 +108,24 @@ def variants(mode: str, args: argparse.Namespace) -> list[Variant]:
         "--artifacts-destination {dest}"
     )
     no_jobs = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    every = all_variants(mode, args, artgw, mlflow, no_jobs)
+    chosen = [v for v in every if v.name in args.variants]
+    if args.before:  # the same parts variant from another checkout's sources, right after it
+        before = Variant(
+            "artgw-before",
+            f"{args.client_python} -c 'from cli.main import main; main()' "
+            + artgw.split(" ", 1)[1]
+            + " --artifacts-destination {dest} --multipart-downloads",
+            {"PYTHONPATH": args.before},
+            PARTS_ON,
+        )
+        chosen.insert(1 if chosen and chosen[0].name == "artgw-parts" else 0, before)
+    return chosen
+
+
+def all_variants(
+    mode: str, args: argparse.Namespace, artgw: str, mlflow: str, no_jobs: dict[str, str]
+) -> list[Variant]:
     if mode == "local":
         return [
             Variant("artgw-parts", f"{artgw} --artifacts-destination {{dest}} "
@@ -142,12 +168,19 @@ def start_variant(
 
 
 def run_client(
-    args: argparse.Namespace, server: RunningServer, variant: Variant, action: str, *rest: str
+    args: argparse.Namespace,
+    server: RunningServer,
+    store: stores.ObjectStore | None,
+    variant: Variant,
+    action: str,
+    *rest: str,
 ) -> Sample:
     uri = f"{server.spec.base_url}/api/2.0/mlflow-artifacts/artifacts/bench"
     env = {**os.environ, "NO_PROXY": "127.0.0.1", **variant.client_env}
     env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.sync()  # the earlier transfers' files written back now, not during this one
     before = server.rss_bytes()
+    server_cpu, store_cpu = server.cpu_seconds(), store.server.cpu_seconds() if store else 0.0
     with proctree.PeakRssSampler(server.pid, server.pid) as rss:
         out = subprocess.run(
             [args.client_python, "-c", CLIENT, action, uri, *rest],
@@ -155,8 +188,13 @@ def run_client(
         )  # fmt: skip
     if out.returncode != 0:
         raise RuntimeError(f"{variant.name} {action} failed:\n{out.stderr[-3000:]}")
-    seconds = json.loads(out.stdout.strip().splitlines()[-1])["seconds"]
-    return Sample(seconds, max(0, rss.peak - before))
+    timed = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu = (
+        timed["cpu"],
+        server.cpu_seconds() - server_cpu,
+        store.server.cpu_seconds() - store_cpu if store else 0.0,
+    )
+    return Sample(timed["seconds"], max(0, rss.peak - before), cpu)
 
 
 def sha256(path: Path) -> str:
@@ -190,19 +228,21 @@ def run_mode(mode: str, args: argparse.Namespace, results: Results, work: Path) 
         for round_no in range(args.rounds):
             for variant, server in started:
                 remote = f"r{round_no}"
-                up = run_client(args, server, variant, "upload", str(source), remote)
+                up = run_client(args, server, store, variant, "upload", str(source), remote)
                 results.add(mode, variant.name, "upload", up)
                 back = work / "back" / variant.name / remote
                 shutil.rmtree(back, ignore_errors=True)
                 back.mkdir(parents=True)
                 down = run_client(
-                    args, server, variant, "download", str(back), f"{remote}/model.bin"
+                    args, server, store, variant, "download", str(back), f"{remote}/model.bin"
                 )
                 down.verified = sha256(back / remote / "model.bin") == digest
                 results.add(mode, variant.name, "download", down)
                 shutil.rmtree(back)
                 print(f"{mode} round {round_no + 1} {variant.name}: up {up.seconds:.2f}s "
-                      f"down {down.seconds:.2f}s verified={down.verified} "
+                      f"(cpu {'/'.join(f'{c:.1f}' for c in up.cpu)}) "
+                      f"down {down.seconds:.2f}s (cpu {'/'.join(f'{c:.1f}' for c in down.cpu)}) "
+                      f"verified={down.verified} "
                       f"rss +{up.rss_growth / MiB:.0f}/+{down.rss_growth / MiB:.0f} MiB",
                       flush=True)  # fmt: skip
                 if not down.verified:
@@ -215,8 +255,16 @@ def run_mode(mode: str, args: argparse.Namespace, results: Results, work: Path) 
 
 
 RATIOS = {
-    "local": [("artgw-parts", "artgw-plain"), ("artgw-parts", "mlflow")],
-    "s3": [("artgw-parts", "mlflow-presigned"), ("artgw-parts", "mlflow-proxied")],
+    "local": [
+        ("artgw-parts", "artgw-before"),
+        ("artgw-parts", "artgw-plain"),
+        ("artgw-parts", "mlflow"),
+    ],
+    "s3": [
+        ("artgw-parts", "artgw-before"),
+        ("artgw-parts", "mlflow-presigned"),
+        ("artgw-parts", "mlflow-proxied"),
+    ],
 }
 
 
@@ -228,10 +276,12 @@ def report(results: Results, args: argparse.Namespace, modes: list[str], load: f
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; `{' '.join(sys.argv)}`; other load on the "
         f"machine before the run: {load:.0%} of all cores (shared machine: medians of interleaved "
         "rounds). Time is the client's call alone; MiB/s = size / median; RSS = peak growth of "
-        "the server's process tree during the transfer (median).",
+        "the server's process tree during the transfer (median); CPU s = client / server's "
+        "process tree / S3 store during the call (medians).",
         "",
-        "| store | server | upload s | MiB/s | RSS MiB | download s | MiB/s | RSS MiB | sha256 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| store | server | upload s | MiB/s | RSS MiB | CPU s | download s | MiB/s | RSS MiB "
+        "| CPU s | sha256 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (mode, variant, op), samples in results.samples.items():
         if op != "upload":
@@ -246,7 +296,9 @@ def report(results: Results, args: argparse.Namespace, modes: list[str], load: f
         ok = all(s.verified for s in down)
         lines.append(
             f"| {mode} | {variant} | {up_s:.2f} | {size / MiB / up_s:.0f} | {rss_up:.0f} | "
+            f"{results.median_cpu(mode, variant, 'upload')} | "
             f"{down_s:.2f} | {size / MiB / down_s:.0f} | {rss_down:.0f} | "
+            f"{results.median_cpu(mode, variant, 'download')} | "
             f"{'ok' if ok else 'MISMATCH'} ({len(down)}) |"
         )  # fmt: skip
     lines += [
@@ -268,6 +320,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--size-mib", type=int, default=1024, help="file size (default 1024; 4096)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--only", default="local,s3", help="local, s3 or both (default)")
+    p.add_argument(
+        "--variants",
+        default="artgw-parts,artgw-plain,mlflow,mlflow-presigned,mlflow-proxied",
+        help="which servers of each store to run (default all)",
+    )
+    p.add_argument(
+        "--before",
+        default=None,
+        help="a checkout of older sources: adds artgw-before (parts, run with PYTHONPATH=TREE)",
+    )
     p.add_argument("--artgw-bin", default=str(REPO / ".venv/bin/artgw"))
     p.add_argument("--mlflow-bin", default=str(REPO / ".venv/bin/mlflow"))
     p.add_argument("--client-python", default=str(REPO / ".venv/bin/python"))
@@ -280,6 +342,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    args.variants = set(args.variants.split(","))
     modes = [m for m in args.only.split(",") if m]
     load = proctree.background_fraction()
     results = Results()
