@@ -243,7 +243,8 @@ def run_mode(mode: str, args: argparse.Namespace, results: Results, work: Path) 
                       f"(cpu {'/'.join(f'{c:.1f}' for c in up.cpu)}) "
                       f"down {down.seconds:.2f}s (cpu {'/'.join(f'{c:.1f}' for c in down.cpu)}) "
                       f"verified={down.verified} "
-                      f"rss +{up.rss_growth / MiB:.0f}/+{down.rss_growth / MiB:.0f} MiB",
+                      f"rss +{up.rss_growth / MiB:.0f}/+{down.rss_growth / MiB:.0f} MiB"
+                      + (f" store rss {store.server.rss_bytes() / MiB:.0f} MiB" if store else ""),
                       flush=True)  # fmt: skip
                 if not down.verified:
                     raise RuntimeError(f"{variant.name}: downloaded bytes differ")
