@@ -26,7 +26,6 @@ from backends.beneath import cached_opens_supported, open_beneath, read_cached
 from backends.listing import scan
 from backends.parts import StagedParts, folder_of, not_uploaded, part_name
 from backends.paths import UPLOAD_PREFIX
-from backends.reserve import reserve
 from backends.streams import KernelBody, WholeBody, batches
 from backends.sweep import sweep_stale_uploads
 
@@ -529,13 +528,7 @@ class LocalBackend(StagedParts):
             with contextlib.suppress(OSError):
                 os.close(folder_fd)
             raise
-        slot = _Slot(folder_fd, slot_fd, data, (number - 1) * part_size, size)
-        try:
-            reserve(data, slot.offset, size)  # the part's blocks, before it is written
-        except BaseException:
-            slot.close()  # the slot stays empty: the part is not there, a resend takes a file
-            raise
-        return slot
+        return _Slot(folder_fd, slot_fd, data, (number - 1) * part_size, size)
 
     async def join_parts(
         self, path: str, folder: str, present: set[str], upload: Completion

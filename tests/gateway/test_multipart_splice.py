@@ -9,7 +9,6 @@ client gone mid-part leaves no part, and its resend is the one kept.
 import asyncio
 import io
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from tests.promtext import value
-from tests.stores import LocalView, StoreView
+from tests.stores import StoreView
 
 MPU = "/api/2.0/mlflow-artifacts/mpu"
 MiB = 1 << 20
@@ -131,51 +130,3 @@ async def test_a_client_gone_mid_part_leaves_no_part(gateway: TestClient, store:
         etag = response.headers["ETag"]
     await complete(gateway, created, [etag])
     assert await store.get("r/model.bin") == data
-
-
-async def test_a_part_holds_its_blocks_before_its_bytes_arrive(
-    gateway: TestClient, store: StoreView
-) -> None:
-    """backends/reserve.py: the upload's file is allocated over the part's range while only its
-    first bytes have come, and the parts still join to exactly their bytes."""
-    assert isinstance(store, LocalView)
-    parts = [os.urandom(2 * MiB), os.urandom(2 * MiB), os.urandom(777)]
-    created = await create(gateway, 3)
-    urls = [c["url"] for c in created["credentials"]]
-    etags = [""] * 3
-    status, etags[1] = await raw_put(urls[1], parts[1], [(4096, 0.0)])  # sets the part size
-    assert status == 200
-    target = URL(urls[0])
-    reader, writer = await asyncio.open_connection(target.host, target.port)
-    try:
-        head = f"PUT {target.raw_path_qs} HTTP/1.1\r\nHost: x\r\nContent-Length: {2 * MiB}"
-        writer.write(head.encode() + b"\r\n\r\n" + parts[0][:4096])
-        await writer.drain()
-        data = await wait_for_file(store.root / ".artgw.upload.multipart", "data")
-        await asyncio.sleep(0.3)
-        allocated = data.stat().st_blocks * 512
-        assert allocated >= 4 * MiB  # parts 1 and 2, though part 1 has sent 4 KiB
-        writer.write(parts[0][4096:])
-        await writer.drain()
-        assert (await reader.readline()).split()[1] == b"200"
-        while (line := (await reader.readline()).strip()) != b"":
-            if line.lower().startswith(b"etag:"):
-                etags[0] = line.split(b":", 1)[1].strip().decode()
-    finally:
-        writer.close()
-    async with gateway.session.put(urls[2], data=parts[2]) as response:
-        assert response.status == 200, await response.text()
-        etags[2] = response.headers["ETag"]
-    await complete(gateway, created, etags)
-    assert await store.get("r/model.bin") == b"".join(parts)
-    joined = store.root / "r/model.bin"
-    assert joined.stat().st_blocks * 512 < 4 * MiB + (64 << 10)  # cut to the parts' end
-
-
-async def wait_for_file(folder: Path, name: str) -> Path:
-    for _ in range(100):
-        found = list(folder.glob(f"*/{name}"))
-        if found:
-            return found[0]
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no {name} under {folder}")
