@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from backends import UnsafePathError, confine
-from tracking.errors import Forbidden, InvalidValue
+from tracking.errors import Forbidden, InvalidValue, TrackingError
 from tracking.uris import unquotings
 
 PROXY_SCHEME = "mlflow-artifacts"
@@ -56,6 +56,15 @@ def locate(root: str, rel: str | None, allowed: frozenset[str]) -> Where:
     inside = _root_path(root, allowed)
     path = "/".join(part for part in (inside.rel, _relative(rel)) if part)
     return Where(inside.base, path)
+
+
+def reachable(root: str, allowed: frozenset[str]) -> Where | None:
+    """Where `root` itself leads, or None when the server must not touch it (gc's question:
+    a run's artifacts elsewhere are left alone, not an error)."""
+    try:
+        return locate(root, None, allowed)
+    except TrackingError:
+        return None
 
 
 def _relative(rel: str | None) -> str:

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 from backends import Backend, Entry, confine
 from backends.mounts import Mount, open_mounted
 from tracking import artifact_roots
-from tracking.errors import NotFound, TrackingError
+from tracking.errors import NotFound
 from tracking.logged_models import MODEL_ARTIFACTS_DIR, MODELS_DIR, LoggedModel, ModelStore
 from tracking.store import DELETED, Experiment, RunInfo, Search, TrackingStore, ViewType
 
@@ -211,11 +211,8 @@ class Destination:
         await self.backend.close()
 
     def locate(self, artifact_uri: str) -> Location | None:
-        try:
-            where = artifact_roots.locate(artifact_uri, None, self.allowed)
-        except TrackingError:
-            return None
-        return Location("", where.rel)
+        where = artifact_roots.reachable(artifact_uri, self.allowed)
+        return None if where is None else Location("", where.rel)
 
     async def list(self, where: Location) -> list[Entry]:
         try:

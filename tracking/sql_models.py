@@ -460,8 +460,9 @@ def log_outputs(c: Connection, run_id: str, outputs: list[ModelOutput]) -> None:
 
 
 def run_io(c: Connection, run_ids: list[str]) -> dict[str, RunIo]:
-    """The runs' dataset inputs, model inputs and outputs: four statements per chunk of runs,
-    run on the driver's cursor (runs/search asks for a page of runs each time)."""
+    """The runs' dataset inputs, model inputs and outputs: one statement per chunk of runs that
+    uses none, five otherwise, run on the driver's cursor (runs/search asks for a page of runs
+    each time)."""
     found: dict[str, dict[str, list[Any]]] = {}
 
     def add(run_id: str, kind: str, item: Any) -> None:
@@ -470,7 +471,10 @@ def run_io(c: Connection, run_ids: list[str]) -> dict[str, RunIo]:
     for start in range(0, len(run_ids), CHUNK):
         chunk = run_ids[start : start + CHUNK]
         named = {f"r{i}": run_id for i, run_id in enumerate(chunk)}
-        of_datasets, of_tags, of_inputs, of_outputs = _io_statements(len(chunk))
+        any_io, of_datasets, of_tags, of_inputs, of_outputs = _io_statements(len(chunk))
+        probe = sql_exec.first(c, any_io, named)
+        if probe is None or not probe[0]:
+            continue  # the common case, runs without inputs or outputs: one statement, not four
         tags: dict[tuple[str, str], list[Tag]] = {}
         for run_id, dataset_uuid, key, value in sql_exec.rows(c, of_tags, named):
             tags.setdefault((run_id, dataset_uuid), []).append(Tag(key, value))
@@ -499,12 +503,15 @@ def _dataset(
 
 @functools.lru_cache(maxsize=64)
 def _io_statements(count: int) -> tuple[Select[Any], ...]:
-    """`run_io`'s statements for `count` runs, bound as r0, r1, ...: dataset inputs, their
-    tags, model inputs, model outputs (one set per page size)."""
+    """`run_io`'s statements for `count` runs, bound as r0, r1, ...: whether any of them has an
+    input or output, then dataset inputs, their tags, model inputs, model outputs (one set per
+    page size). A dataset's tags belong to its input: the probe need not look at them."""
     ids = sql_query.bound_list("r", count)
     d, i, t, mi, mo = datasets.c, inputs.c, input_tags.c, model_inputs.c, model_outputs.c
     dataset = (d.name, d.digest, d.source_type, d.source, d.dataset_schema, d.dataset_profile)
+    used = (inputs, model_inputs, model_outputs)
     return (
+        select(or_(*(exists().where(table.c.run_id.in_(ids)) for table in used))),
         select(i.run_id, i.dataset_uuid, *dataset)
         .join(datasets, d.dataset_uuid == i.dataset_uuid)
         .where(i.run_id.in_(ids))

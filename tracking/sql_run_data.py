@@ -34,7 +34,9 @@ Found = dict[str, tuple[list[Metric], list[Param], list[Tag]]]
 
 def _children(match: Callable[[Table], ColumnElement[bool]]) -> CompoundSelect[Any]:
     """Latest metrics, params and tags of the runs `match` picks, in one result: (kind, run_id,
-    key, number, is_nan, timestamp, step, text), ordered by kind and key."""
+    key, number, is_nan, timestamp, step, text), ordered by key (each kind fills its own list;
+    ordering by the literal `kind` too made SQLite sort each part instead of reading it in the
+    order of its primary-key index)."""
     m = latest_metrics.c
     parts = [
         select(literal_column("0").label("kind"), m.run_id, m.key, m.value, m.is_nan)
@@ -45,7 +47,7 @@ def _children(match: Callable[[Table], ColumnElement[bool]]) -> CompoundSelect[A
         part = select(literal_column(str(kind)), table.c.run_id, table.c.key, null(), null())
         parts.append(part.add_columns(null(), null(), table.c.value).where(match(table)))
     union = union_all(*parts)
-    return union.order_by(union.selected_columns.kind, union.selected_columns.key)
+    return union.order_by(union.selected_columns.key)
 
 
 CHILDREN_OF_RUN = _children(lambda table: table.c.run_id == bindparam("run_id"))

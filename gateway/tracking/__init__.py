@@ -35,7 +35,7 @@ def install(app: web.Application, settings: Settings) -> None:
     app[PLACES] = places_from(settings)
     for prefix in API_PREFIXES:
         app.add_routes(routes(prefix))
-        app.add_routes(registry_routes.routes(prefix))
+        app.add_routes(routes(prefix, registry_routes.ENDPOINTS))
     app.add_routes(artifact_handlers.root_routes())
     app.add_routes(registry_routes.root_routes())
     add_landing_source(app, experiment_sections)

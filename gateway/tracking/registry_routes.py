@@ -1,4 +1,5 @@
-"""The model registry's routes (MLflow's ModelRegistryService), under both API prefixes."""
+"""The model registry's routes (MLflow's ModelRegistryService), added under both API prefixes
+by `gateway.tracking.routes.routes`."""
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,12 +30,6 @@ ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
     ("POST", "model-versions/set-tag", h.set_model_version_tag),
     ("DELETE", "model-versions/delete-tag", h.delete_model_version_tag),
 )
-
-
-def routes(prefix: str) -> list[web.RouteDef]:
-    return [
-        web.route(method, f"{prefix}/mlflow/{path}", handler) for method, path, handler in ENDPOINTS
-    ]
 
 
 def root_routes() -> list[web.RouteDef]:

@@ -9,7 +9,6 @@ import aiohttp
 from backends import Entry
 from gateway.urls import ARTIFACTS
 from tracking import artifact_roots, uris
-from tracking.errors import TrackingError
 from tracking.gc import GcFailed, Location
 
 
@@ -33,9 +32,8 @@ class ArtifactsServer:
             await self.session.close()
 
     def locate(self, artifact_uri: str) -> Location | None:
-        try:
-            where = artifact_roots.locate(artifact_uri, None, self.allowed)
-        except TrackingError:
+        where = artifact_roots.reachable(artifact_uri, self.allowed)
+        if where is None:
             return None
         base = where.base or uris.service_base(artifact_uri, self.tracking_uri)
         return None if base is None else Location(base, where.rel)

@@ -7,7 +7,10 @@ from gateway.errors import EndpointNotFound
 from gateway.tracking import artifact_handlers, history, inputs, models
 from gateway.tracking import handlers as h
 
-ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
+Endpoints = tuple[tuple[str, str, Handler], ...]
+"""(method, path under /mlflow/, handler) of each route."""
+
+ENDPOINTS: Endpoints = (
     ("POST", "experiments/create", h.create_experiment),
     ("GET", "experiments/get", h.get_experiment),
     ("GET", "experiments/get-by-name", h.get_experiment_by_name),
@@ -37,9 +40,10 @@ ENDPOINTS: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
-def routes(prefix: str) -> list[web.RouteDef]:
+def routes(prefix: str, endpoints: Endpoints = ENDPOINTS) -> list[web.RouteDef]:
+    """`endpoints` (these, or another service's: the model registry's) under `prefix`."""
     return [
-        web.route(method, f"{prefix}/mlflow/{path}", handler) for method, path, handler in ENDPOINTS
+        web.route(method, f"{prefix}/mlflow/{path}", handler) for method, path, handler in endpoints
     ]
 
 
