@@ -1,9 +1,9 @@
 """Experiments and their tags, as Core statements run inside a store's transactions."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from tracking import sql_exec, sql_query, uris
 from tracking.errors import AlreadyExists, InvalidValue, NotFound
@@ -28,8 +28,8 @@ def key_of(experiment_id: str) -> int | None:
 
 
 def get(c: Connection, experiment_id: str, stages: Iterable[str] = (ACTIVE, DELETED)) -> Experiment:
-    row = c.execute(BY_ID, {"key": key_of(experiment_id)}).first()
-    if row is None or row.lifecycle_stage not in stages:
+    row = sql_exec.first(c, BY_ID, {"key": key_of(experiment_id)})
+    if row is None or row[3] not in stages:
         stage = "" if set(stages) == {ACTIVE, DELETED} else f"{next(iter(stages))} "
         raise NotFound(f"No {stage}Experiment with id={experiment_id} exists")
     return _to_experiment(c, row)
@@ -53,26 +53,22 @@ def require_active(kind: str, ident: str, stage: str) -> None:
         )
 
 
-def _to_experiment(c: Connection, row: Row[Any]) -> Experiment:
-    tags = c.execute(TAGS, {"key": row.experiment_id})
+def _to_experiment(c: Connection, row: Sequence[Any]) -> Experiment:
+    """An experiment from a row of `select(experiments)` (its columns in the table's order)."""
+    key, name, location, stage, created, updated = row
+    tags = sql_exec.rows(c, TAGS, {"key": key})
     return Experiment(
-        experiment_id=str(row.experiment_id),
-        name=row.name,
-        artifact_location=row.artifact_location,
-        lifecycle_stage=row.lifecycle_stage,
-        creation_time=row.creation_time,
-        last_update_time=row.last_update_time,
-        tags=tuple(Tag(key, value) for key, value in tags),
+        str(key), name, location, stage, created, updated, tuple(Tag(k, v) for k, v in tags)
     )
 
 
 def by_name(c: Connection, name: str) -> Experiment | None:
-    row = c.execute(BY_NAME, {"name": name}).first()
+    row = sql_exec.first(c, BY_NAME, {"name": name})
     return None if row is None else _to_experiment(c, row)
 
 
 def _check_name_free(c: Connection, name: str) -> None:
-    if c.execute(BY_NAME, {"name": name}).first():
+    if sql_exec.first(c, BY_NAME, {"name": name}):
         raise AlreadyExists(f"Experiment(name={name}) already exists.")
 
 
